@@ -1,0 +1,184 @@
+"""The one async interface every part of soma-ray uses to talk to a SOMA network."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+
+import numpy as np
+from soma_sdk import Keypair
+
+from soma_ray.chain.errors import ManifestCountMismatch
+from soma_ray.chain.types import (
+    ActiveModel,
+    Coin,
+    Manifest,
+    ModelInfo,
+    NetworkInfo,
+    Target,
+    TargetPage,
+    TxResult,
+)
+
+MAX_PAGE = 1000  # the RPC's page-size cap (§3.4)
+
+
+class Chain(abc.ABC):
+    """A SOMA network: the real one through soma-sdk, or the embedded simulation.
+
+    Amounts are shannons. Methods taking a `signer` send a transaction and raise the typed
+    `TransactionFailed` subclass named after the chain's error when it fails.
+    """
+
+    name: str = "chain"
+
+    # -- reading the network -------------------------------------------------------------
+    @abc.abstractmethod
+    async def info(self) -> NetworkInfo: ...
+
+    @abc.abstractmethod
+    async def list_targets(
+        self,
+        status: str | None = None,
+        *,
+        epoch: int | None = None,
+        submitter: str | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> TargetPage: ...
+
+    @abc.abstractmethod
+    async def get_target(self, target_id: str) -> Target: ...
+
+    @abc.abstractmethod
+    async def _manifests(self, model_ids: Sequence[str]) -> list[Manifest]:
+        """Raw manifests as the network returns them (may silently skip ids)."""
+
+    @abc.abstractmethod
+    async def active_models(self) -> list[ActiveModel]: ...
+
+    @abc.abstractmethod
+    async def get_model(self, model_id: str) -> ModelInfo: ...
+
+    @abc.abstractmethod
+    async def balance(self, address: str) -> int: ...
+
+    @abc.abstractmethod
+    async def coins(self, address: str) -> list[Coin]: ...
+
+    @abc.abstractmethod
+    async def fetch_model(self, model_id: str) -> bytes:
+        """The model's *encrypted* weights (decrypt with its revealed key)."""
+
+    @abc.abstractmethod
+    async def fetch_submission_data(self, target_id: str) -> bytes: ...
+
+    # -- transactions ----------------------------------------------------------------------
+    @abc.abstractmethod
+    async def faucet(self, address: str) -> list[Coin]: ...
+
+    @abc.abstractmethod
+    async def create_model(
+        self, signer: Keypair, *, stake: int | None = None, commission_rate: int = 0
+    ) -> str:
+        """Create a model staked from the gas coin; returns its id."""
+
+    @abc.abstractmethod
+    async def commit_model(
+        self,
+        signer: Keypair,
+        model_id: str,
+        *,
+        weights_url: str,
+        encrypted_weights: bytes,
+        decryption_key: str,
+        embedding: Sequence[float] | np.ndarray,
+    ) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def reveal_model(
+        self,
+        signer: Keypair,
+        model_id: str,
+        *,
+        decryption_key: str,
+        embedding: Sequence[float] | np.ndarray,
+    ) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def add_stake_to_model(self, signer: Keypair, model_id: str, amount: int) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def deactivate_model(self, signer: Keypair, model_id: str) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def submit_data(
+        self,
+        signer: Keypair,
+        target_id: str,
+        *,
+        data: bytes,
+        data_url: str,
+        model_id: str,
+        embedding: Sequence[float] | np.ndarray,
+        distance_score: float,
+        loss_score: Sequence[float],
+    ) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def claim_rewards(self, signer: Keypair, target_id: str) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def pay_coins(
+        self, signer: Keypair, recipients: Sequence[str], amounts: Sequence[int]
+    ) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def merge_coins(self, signer: Keypair) -> TxResult: ...
+
+    # -- time ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def advance_epoch(self) -> int:
+        """Force an epoch change (simulated network and localnet only)."""
+
+    @abc.abstractmethod
+    async def wait_for_next_epoch(self, timeout: float = 120.0) -> int: ...
+
+    async def close(self) -> None:
+        return None
+
+    # -- conveniences built on the primitives ----------------------------------------------
+    async def model_manifests(self, model_ids: Sequence[str]) -> list[Manifest]:
+        """Manifests in `model_ids` order; refuses a short answer (winner indices would shift)."""
+        manifests = await self._manifests(model_ids)
+        if len(manifests) != len(model_ids):
+            raise ManifestCountMismatch(
+                f"chain returned {len(manifests)} manifests for {len(model_ids)} model ids; "
+                "a model is missing or not yet committed, so winner indices would not line up"
+            )
+        return manifests
+
+    async def iter_targets(
+        self,
+        status: str | None = None,
+        *,
+        epoch: int | None = None,
+        submitter: str | None = None,
+        page_size: int = MAX_PAGE,
+    ) -> AsyncIterator[Target]:
+        """Every matching target, following page tokens."""
+        token: str | None = None
+        while True:
+            page = await self.list_targets(
+                status, epoch=epoch, submitter=submitter, limit=page_size, page_token=token
+            )
+            for target in page.targets:
+                yield target
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def all_targets(
+        self, status: str | None = None, *, epoch: int | None = None, submitter: str | None = None
+    ) -> list[Target]:
+        return [t async for t in self.iter_targets(status, epoch=epoch, submitter=submitter)]

@@ -1,0 +1,147 @@
+"""Genesis of the simulated network: a few deterministic models and the first targets.
+
+Genesis model weights are drawn from arrgen (so every machine builds byte-identical files),
+encrypted with soma-sdk's real AES-256-CTR and written under `blobs/`, where the local HTTP
+server serves them at `blob_url`, like a trainer's public bucket.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import arrgen
+import base58
+import numpy as np
+import torch
+from soma_models.v1.torch import Model, ModelConfig
+from soma_sdk import Keypair, SomaClient
+
+from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
+from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, save_state
+from soma_ray.chain.sim.targets import generate_target
+from soma_ray.protocol.commitments import (
+    blake2b256,
+    commitment,
+    decryption_key_commitment,
+    embedding_commitment,
+)
+from soma_ray.protocol.constants import PROTOCOL_VERSION
+from soma_ray.protocol.difficulty import genesis_reward_per_target
+
+GENESIS_OWNER_SEED = b"soma-ray/sim/genesis-owner"
+
+
+def genesis_owner() -> Keypair:
+    """The deterministic account that owns the genesis models."""
+    return Keypair.from_secret_key(blake2b256(GENESIS_OWNER_SEED))
+
+
+def model_config(arch: ArchitectureSettings) -> ModelConfig:
+    return ModelConfig(
+        dropout_rate=0.0,
+        embedding_dim=arch.embedding_dim,
+        pwff_hidden_dim=arch.pwff_hidden_dim,
+        num_layers=arch.num_layers,
+        num_heads=arch.num_heads,
+    )
+
+
+def genesis_weights(arch: ArchitectureSettings, index: int) -> bytes:
+    """Canonical safetensors bytes of genesis model `index`, N(0, 0.02) weights from arrgen."""
+    model = Model(model_config(arch))
+    with torch.no_grad():
+        for n, (name, param) in enumerate(sorted(model.named_parameters())):
+            if name.endswith("norm_1.weight") or name.endswith("norm_2.weight") or name == "final_norm.weight":
+                param.fill_(1.0)
+            elif name.endswith(".bias"):
+                param.zero_()
+            else:
+                seed = index * 1_000_003 + n
+                values = arrgen.normal_array(seed, list(param.shape), 0.0, 0.02)
+                param.copy_(torch.from_numpy(np.ascontiguousarray(values)))
+    return bytes(model.save_bytes())
+
+
+def genesis_key(index: int) -> str:
+    return base58.b58encode(blake2b256(b"soma-ray/sim/genesis-key/%d" % index)).decode()
+
+
+def write_genesis(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContext) -> None:
+    """Fill an empty database with genesis state, models and targets."""
+    params = settings.protocol_params()
+    chain_id = load_state(conn)["chain_id"]
+    state: dict[str, Any] = {
+        "chain_id": chain_id,
+        "epoch": 0,
+        "protocol_version": PROTOCOL_VERSION,
+        "params": params.to_dict(),
+        "epoch_start_ms": 0,
+        "value_fee_bps": params.value_fee_bps,
+        "fees_this_epoch": 0,
+        "validator_rewards": 0,
+        "emission_pool": {
+            "balance": settings.emission_pool,
+            "emission_per_epoch": settings.emission_per_epoch,
+        },
+        "target_state": {
+            "distance_threshold": params.target_initial_distance_threshold,
+            "targets_generated_this_epoch": 0,
+            "hits_this_epoch": 0,
+            "hits_ema": 0,
+            "reward_per_target": genesis_reward_per_target(settings.emission_per_epoch, params),
+        },
+        "faucet_amount": settings.faucet_amount,
+        "blob_url": settings.blob_url.rstrip("/"),
+        "architecture": settings.architecture.model_dump(),
+    }
+    save_state(conn, state)
+    _genesis_models(conn, settings, ctx)
+    targets = settings.genesis_targets
+    count = params.target_initial_targets_per_epoch if targets is None else targets
+    for i in range(count):
+        if state["emission_pool"]["balance"] < state["target_state"]["reward_per_target"]:
+            break
+        if generate_target(conn, ctx, state, params, seed_digest=ctx.digest, seed_num=i) is None:
+            break
+    save_state(conn, state)
+
+
+def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContext) -> None:
+    owner = genesis_owner().address()
+    dim = settings.architecture.embedding_dim
+    for i in range(settings.genesis_models):
+        model_id = ctx.new_object_id()
+        encrypted, key = SomaClient.encrypt_weights(genesis_weights(settings.architecture, i), genesis_key(i))
+        rel = f"models/{model_id}/weights.enc"
+        _write_blob(settings.blob_dir / rel, encrypted)
+        embedding = arrgen.normal_array(10_000 + i, [dim], 0.0, 1.0)
+        commitments = {
+            "url": f"{settings.blob_url.rstrip('/')}/{rel}",
+            "checksum": commitment(encrypted),
+            "size": len(encrypted),
+            "weights": commitment(encrypted),
+            "embedding": embedding_commitment(embedding),
+            "decryption_key": decryption_key_commitment(key),
+        }
+        stake = settings.genesis_model_stake * (i + 1)  # unequal stakes exercise the sqrt weighting
+        conn.execute(
+            "INSERT INTO models (id, owner, status, create_epoch, commit_epoch, activation_epoch, stake,"
+            " pool_active, commission_rate, next_commission_rate, commitments, decryption_key, embedding)"
+            " VALUES (?, ?, 'active', 0, 0, 0, ?, 1, 0, 0, ?, ?, ?)",
+            (model_id, owner, stake, _json(commitments), key, f32_blob(embedding)),
+        )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+def _write_blob(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+

@@ -1,0 +1,227 @@
+"""Model transactions and the epoch-boundary model rules on the simulated network (§5).
+
+Check orders follow the chain's executors (types/src/system_state/mod.rs at the pinned commit).
+Models and their staking pools live inside the shared SystemState object, so a model change
+writes that one object.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from soma_ray.chain import errors
+from soma_ray.chain.sim.store import SYSTEM_STATE_ID, TxContext, f32_blob, get_coin, set_coin_balance
+from soma_ray.protocol.commitments import commitment, decryption_key_commitment, embedding_commitment
+from soma_ray.protocol.constants import ProtocolParams, bps_mul
+
+MAX_COMMISSION_BPS = 10_000
+
+
+def _model_row(conn: sqlite3.Connection, model_id: str) -> sqlite3.Row:
+    row = conn.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
+    if row is None:
+        raise errors.ModelNotFound(detail=model_id)
+    return row
+
+
+def _require_owner(ctx: TxContext, row: sqlite3.Row) -> None:
+    if row["owner"] != ctx.sender:
+        raise errors.NotModelOwner(detail=row["id"])
+
+
+def _take_from_gas(
+    conn: sqlite3.Connection, ctx: TxContext, params: ProtocolParams, gas_coin: str, amount: int, writes: int
+) -> None:
+    """Stake paid from the gas coin must leave enough for the fees still owed (executor pre-check)."""
+    coin = get_coin(conn, gas_coin)
+    needed = amount + params.base_fee + ctx.value_fee + writes * params.write_object_fee
+    if coin is None or coin.balance < needed:
+        raise errors.InsufficientCoinBalance(
+            detail=f"gas coin holds {coin.balance if coin else 0}, needs {needed} (amount plus fees)"
+        )
+    set_coin_balance(conn, ctx, gas_coin, coin.balance - amount)
+
+
+def _mint_staked_soma(conn: sqlite3.Connection, staked_id: str, owner: str, model_id: str, amount: int, epoch: int) -> None:
+    conn.execute(
+        "INSERT INTO staked (id, owner, model_id, amount, stake_epoch) VALUES (?, ?, ?, ?, ?)",
+        (staked_id, owner, model_id, amount, epoch + 1),
+    )
+
+
+def create_model(
+    conn: sqlite3.Connection,
+    ctx: TxContext,
+    state: dict[str, Any],
+    params: ProtocolParams,
+    gas_coin: str,
+    *,
+    stake: int,
+    commission_rate: int,
+    architecture_version: int,
+) -> str:
+    if architecture_version != params.model_architecture_version:
+        raise errors.ModelArchitectureVersionMismatch(
+            detail=f"expected {params.model_architecture_version}, got {architecture_version}"
+        )
+    if stake < params.model_min_stake:
+        raise errors.ModelMinStakeNotMet(detail=f"stake {stake} < min {params.model_min_stake}")
+    if commission_rate > MAX_COMMISSION_BPS:
+        raise errors.ModelCommissionRateTooHigh(detail=f"{commission_rate} bps > {MAX_COMMISSION_BPS}")
+    ctx.value_fee += bps_mul(stake, state["value_fee_bps"] // 2)
+    _take_from_gas(conn, ctx, params, gas_coin, stake, writes=3)
+    model_id = ctx.derive_id()  # derive_id(digest, 0); lives inside SystemState
+    ctx.derive_id()  # the staking pool id, derive_id(digest, 1)
+    conn.execute(
+        "INSERT INTO models (id, owner, status, create_epoch, stake, pool_active, commission_rate,"
+        " next_commission_rate) VALUES (?, ?, 'created', ?, ?, 1, ?, ?)",
+        (model_id, ctx.sender, state["epoch"], stake, commission_rate, commission_rate),
+    )
+    _mint_staked_soma(conn, ctx.new_object_id(), ctx.sender, model_id, stake, state["epoch"])
+    ctx.touch(SYSTEM_STATE_ID)
+    return model_id
+
+
+def commit_model(
+    conn: sqlite3.Connection,
+    ctx: TxContext,
+    state: dict[str, Any],
+    *,
+    model_id: str,
+    weights_url: str,
+    encrypted_weights: bytes,
+    decryption_key: str,
+    embedding: Any,
+) -> None:
+    """Only commitments reach the chain; the key itself stays with the trainer until reveal."""
+    row = _model_row(conn, model_id)
+    if row["status"] not in ("created", "active"):
+        raise errors.ModelInvalidState(detail=f"cannot commit a {row['status']} model")
+    _require_owner(ctx, row)
+    commit = json.dumps(
+        {
+            "url": weights_url,
+            "checksum": commitment(encrypted_weights),
+            "size": len(encrypted_weights),
+            "weights": commitment(encrypted_weights),
+            "embedding": embedding_commitment(embedding),
+            "decryption_key": decryption_key_commitment(decryption_key),
+            "commit_epoch": state["epoch"],
+        },
+        sort_keys=True,
+    )
+    if row["status"] == "created":
+        conn.execute(
+            "UPDATE models SET status = 'pending', commit_epoch = ?, commitments = ? WHERE id = ?",
+            (state["epoch"], commit, model_id),
+        )
+    else:  # an update: the latest commit of the epoch overwrites an earlier pending one
+        conn.execute("UPDATE models SET pending_update = ? WHERE id = ?", (commit, model_id))
+    ctx.touch(SYSTEM_STATE_ID)
+
+
+def reveal_model(
+    conn: sqlite3.Connection,
+    ctx: TxContext,
+    state: dict[str, Any],
+    *,
+    model_id: str,
+    decryption_key: str,
+    embedding: Any,
+) -> None:
+    row = _model_row(conn, model_id)
+    if row["status"] not in ("pending", "active"):
+        raise errors.ModelInvalidState(detail=f"nothing to reveal on a {row['status']} model")
+    _require_owner(ctx, row)
+    if row["status"] == "active" and not row["pending_update"]:
+        raise errors.ModelNoPendingUpdate(detail=model_id)
+    commit = json.loads(row["commitments"] if row["status"] == "pending" else row["pending_update"])
+    if state["epoch"] != commit["commit_epoch"] + 1:
+        raise errors.ModelRevealEpochMismatch(
+            detail=f"committed in epoch {commit['commit_epoch']}, reveal only in "
+            f"{commit['commit_epoch'] + 1}, now {state['epoch']}"
+        )
+    try:
+        key_ok = decryption_key_commitment(decryption_key) == commit["decryption_key"]
+    except ValueError:
+        key_ok = False
+    if not key_ok:
+        raise errors.ModelDecryptionKeyCommitmentMismatch(detail=model_id)
+    if embedding_commitment(embedding) != commit["embedding"]:
+        raise errors.ModelEmbeddingCommitmentMismatch(detail=model_id)
+    if row["status"] == "pending":
+        conn.execute(
+            "UPDATE models SET status = 'active', activation_epoch = ?, decryption_key = ?, embedding = ?"
+            " WHERE id = ?",
+            (state["epoch"], decryption_key, f32_blob(embedding), model_id),
+        )
+    else:  # update reveal: weights, key and embedding replaced in place, mid-epoch (§5)
+        conn.execute(
+            "UPDATE models SET commitments = ?, decryption_key = ?, embedding = ?, pending_update = NULL"
+            " WHERE id = ?",
+            (json.dumps(commit, sort_keys=True), decryption_key, f32_blob(embedding), model_id),
+        )
+    ctx.touch(SYSTEM_STATE_ID)
+
+
+def add_stake(
+    conn: sqlite3.Connection,
+    ctx: TxContext,
+    state: dict[str, Any],
+    params: ProtocolParams,
+    gas_coin: str,
+    *,
+    model_id: str,
+    amount: int,
+) -> None:
+    ctx.value_fee += bps_mul(amount, state["value_fee_bps"] // 2)
+    _take_from_gas(conn, ctx, params, gas_coin, amount, writes=2)
+    if amount <= 0:
+        raise errors.InvalidArguments(detail="stake amount must be positive")
+    row = _model_row(conn, model_id)
+    if row["status"] == "inactive":
+        raise errors.ModelAlreadyInactive(detail=model_id)
+    # Pre-active pools process stake at once; an active model's stake moves at the epoch boundary.
+    column = "pending_stake" if row["status"] == "active" else "stake"
+    conn.execute(f"UPDATE models SET {column} = {column} + ? WHERE id = ?", (amount, model_id))
+    _mint_staked_soma(conn, ctx.new_object_id(), ctx.sender, model_id, amount, state["epoch"])
+    ctx.touch(SYSTEM_STATE_ID)
+
+
+def deactivate_model(conn: sqlite3.Connection, ctx: TxContext, *, model_id: str) -> None:
+    row = _model_row(conn, model_id)
+    if row["status"] != "active":
+        raise errors.ModelNotActive(detail=f"{model_id} is {row['status']}")
+    _require_owner(ctx, row)
+    conn.execute("UPDATE models SET status = 'inactive', pending_update = NULL WHERE id = ?", (model_id,))
+    ctx.touch(SYSTEM_STATE_ID)
+
+
+def advance_epoch_models(conn: sqlite3.Connection, params: ProtocolParams, new_epoch: int) -> None:
+    """Slash missed commits/reveals, cancel stale updates, move staged values (§5).
+
+    Slashed SOMA is burned: the chain reduces the pool balance and credits it nowhere.
+    """
+    slash_bps = params.model_reveal_slash_rate_bps
+    for row in conn.execute("SELECT * FROM models").fetchall():
+        status, stake = row["status"], int(row["stake"])
+        if status == "created" and row["create_epoch"] + 1 < new_epoch:
+            # No commit by the end of create_epoch + 1: slashed, and again every later epoch.
+            conn.execute(
+                "UPDATE models SET stake = ?, pool_active = 0 WHERE id = ?",
+                (stake - bps_mul(stake, slash_bps), row["id"]),
+            )
+        elif status == "pending" and row["commit_epoch"] < new_epoch - 1:
+            conn.execute(
+                "UPDATE models SET status = 'inactive', stake = ?, embedding = NULL WHERE id = ?",
+                (stake - bps_mul(stake, slash_bps), row["id"]),
+            )
+        elif status == "active" and row["pending_update"]:
+            if json.loads(row["pending_update"])["commit_epoch"] < new_epoch - 1:
+                conn.execute("UPDATE models SET pending_update = NULL WHERE id = ?", (row["id"],))
+    conn.execute(
+        "UPDATE models SET commission_rate = next_commission_rate WHERE status = 'active'"
+    )
+    conn.execute("UPDATE models SET stake = stake + pending_stake, pending_stake = 0")

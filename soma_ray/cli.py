@@ -1,0 +1,257 @@
+"""The `soma-ray` command: thin wrappers that map subcommands to library functions."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from soma_ray.chain.base import Chain
+from soma_ray.chain.errors import ChainError
+from soma_ray.chain.factory import open_chain
+from soma_ray.config import ConfigError, RunConfig, load_config, load_job_config
+from soma_ray.config.models import JobConfig
+from soma_ray.protocol.constants import to_soma
+from soma_ray.status import gather_status, status_table
+from soma_ray.storage import StorageError
+from soma_ray.wallet import WalletError, create_key_file, load_keypair
+
+T = TypeVar("T")
+console = Console()
+errors = Console(stderr=True)
+
+app = typer.Typer(help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False)
+wallet_app = typer.Typer(help="Create and inspect the signing wallet.", no_args_is_help=True)
+targets_app = typer.Typer(help="Inspect targets.", no_args_is_help=True)
+sim_app = typer.Typer(help="Drive the embedded simulated network.", no_args_is_help=True)
+app.add_typer(wallet_app, name="wallet")
+app.add_typer(targets_app, name="targets")
+app.add_typer(sim_app, name="sim")
+
+
+@dataclass
+class Options:
+    config_file: Path | None = None
+    chain: str | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    def load(self) -> JobConfig:
+        overrides = [*self.overrides, *([f"chain.network={self.chain}"] if self.chain else [])]
+        if self.config_file is None:
+            return load_config(RunConfig, None, overrides)
+        return load_job_config(self.config_file, overrides)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    errors.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Turn expected failures into one line and an exit status (2: bad config, 1: the rest)."""
+    try:
+        return fn()
+    except ConfigError as exc:
+        fail(str(exc), 2)
+    except (WalletError, ChainError, StorageError, TimeoutError) as exc:
+        fail(f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc), 1)
+
+
+def with_chain(ctx: typer.Context, action: Callable[[JobConfig, Chain], Awaitable[T]]) -> T:
+    options: Options = ctx.obj
+
+    def go() -> T:
+        config = options.load()
+
+        async def main() -> T:
+            chain = await open_chain(config.chain)
+            try:
+                return await action(config, chain)
+            finally:
+                await chain.close()
+
+        return asyncio.run(main())
+
+    return guarded(go)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML recipe (see configs/)")] = None,
+    chain: Annotated[
+        str | None, typer.Option("--chain", help="sim | testnet | localnet | <rpc url> (default: sim)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override a config field: a.b=value (repeatable)")
+    ] = None,
+) -> None:
+    ctx.obj = Options(config, chain, list(set_ or []))
+
+
+@app.command()
+def run(ctx: typer.Context) -> None:
+    """The main job: fund a new wallet, advance one epoch, print the network status."""
+    from soma_ray.lifecycle import run_lifecycle
+
+    options: Options = ctx.obj
+
+    def go() -> Any:
+        config = options.load()
+        if not isinstance(config, RunConfig):
+            raise ConfigError(f"{options.config_file}: kind: `run` needs a kind: run recipe, got {config.kind!r}")
+        return asyncio.run(run_lifecycle(config))
+
+    console.print(status_table(guarded(go)))
+
+
+@app.command()
+def status(ctx: typer.Context) -> None:
+    """Network, epoch, threshold, open targets and (if a wallet exists) its balance."""
+
+    async def show(config: JobConfig, chain: Chain) -> None:
+        address = _optional_address(config)
+        console.print(status_table(await gather_status(chain, address)))
+
+    with_chain(ctx, show)
+
+
+def _optional_address(config: JobConfig) -> str | None:
+    try:
+        return load_keypair(config.wallet).address()
+    except WalletError:
+        return None
+
+
+@wallet_app.command("new")
+def wallet_new(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing key file")] = False,
+    print_secret: Annotated[
+        bool, typer.Option("--print-secret", help="print the secret once instead of writing a file")
+    ] = False,
+) -> None:
+    """Create a wallet: the key goes to a 0600 file (or is printed once, never logged)."""
+    options: Options = ctx.obj
+
+    def go() -> None:
+        config = options.load()
+        if print_secret:
+            from soma_sdk import Keypair
+
+            keypair = Keypair.generate()
+            # Straight to the terminal, once; export it as SOMA_SECRET_KEY and keep it safe.
+            sys.stdout.write(f"address: {keypair.address()}\nsecret:  {keypair.to_secret_key()}\n")
+            return
+        keypair = create_key_file(config.wallet.key_file, force=force)
+        console.print(f"address: {keypair.address()}\nkey file: {config.wallet.key_file} (mode 0600)")
+
+    guarded(go)
+
+
+@wallet_app.command("show")
+def wallet_show(ctx: typer.Context) -> None:
+    """Address, balance and coins of the configured wallet."""
+
+    async def show(config: JobConfig, chain: Chain) -> None:
+        address = load_keypair(config.wallet).address()
+        coins = await chain.coins(address)
+        table = Table(title=f"wallet {address}")
+        table.add_column("coin")
+        table.add_column("SOMA", justify="right")
+        for coin in coins:
+            table.add_row(coin.id, f"{to_soma(coin.balance):.9f}")
+        console.print(table)
+        console.print(f"balance: {to_soma(sum(c.balance for c in coins)):.9f} SOMA")
+
+    with_chain(ctx, show)
+
+
+@targets_app.command("list")
+def targets_list(
+    ctx: typer.Context,
+    status: Annotated[str, typer.Option(help="open | filled | claimable | expired")] = "open",
+    epoch: Annotated[int | None, typer.Option(help="generation epoch")] = None,
+    limit: Annotated[int, typer.Option(help="rows to show")] = 20,
+) -> None:
+    """Targets with their threshold, reward and assigned models."""
+
+    async def show(config: JobConfig, chain: Chain) -> None:
+        targets = [t async for t in chain.iter_targets(status, epoch=epoch)]
+        table = Table(title=f"{len(targets)} {status} target(s)")
+        for column in ("id", "status", "epoch", "threshold", "reward SOMA", "models"):
+            table.add_column(column)
+        for t in targets[:limit]:
+            table.add_row(
+                t.id[:18] + "…", t.status, str(t.generation_epoch), f"{t.distance_threshold:.4f}",
+                f"{to_soma(t.reward_pool):.6f}", ", ".join(m[:10] + "…" for m in t.model_ids),
+            )
+        console.print(table)
+
+    with_chain(ctx, show)
+
+
+@sim_app.command("faucet")
+def sim_faucet(
+    ctx: typer.Context,
+    address: Annotated[str | None, typer.Argument(help="recipient (default: the configured wallet)")] = None,
+) -> None:
+    """Request faucet coins (2 SOMA a request, as localnet)."""
+
+    async def give(config: JobConfig, chain: Chain) -> None:
+        recipient = address or load_keypair(config.wallet).address()
+        coins = await chain.faucet(recipient)
+        total = sum(c.balance for c in coins)
+        console.print(f"sent {to_soma(total):.9f} SOMA to {recipient}; balance {to_soma(await chain.balance(recipient)):.9f}")
+
+    with_chain(ctx, give)
+
+
+@sim_app.command("advance-epoch")
+def sim_advance_epoch(
+    ctx: typer.Context, epochs: Annotated[int, typer.Option("--epochs", "-n", min=1)] = 1
+) -> None:
+    """End the current epoch now (simulated network or localnet with an admin URL)."""
+
+    async def advance(config: JobConfig, chain: Chain) -> None:
+        for _ in range(epochs):
+            epoch = await chain.advance_epoch()
+        info = await chain.info()
+        console.print(f"epoch {epoch}: threshold {info.distance_threshold:.4f}, "
+                      f"{len(await chain.all_targets('open'))} open targets")
+
+    with_chain(ctx, advance)
+
+
+@sim_app.command("serve")
+def sim_serve(
+    ctx: typer.Context, port: Annotated[int, typer.Option(help="port of the blob URL")] = 9200
+) -> None:
+    """Serve the simulated network's blobs (genesis weights, local uploads) over HTTP."""
+    from soma_ray.storage import BlobHTTPServer
+
+    options: Options = ctx.obj
+    config = guarded(options.load)
+    root_dir = config.chain.sim.blob_dir
+    root_dir.mkdir(parents=True, exist_ok=True)
+    server = BlobHTTPServer(root_dir, port=port)
+    console.print(f"serving {root_dir} at {server.url} (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""One pydantic model per job kind, built from shared sections (chain, storage, wallet).
+
+Unknown keys are errors everywhere (`extra="forbid"`). Secrets are `SecretStr`, filled from
+`${VAR}` references, so they never print and never live in the YAML itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from soma_ray.chain.sim.settings import SimSettings
+
+NAMED_NETWORKS = ("sim", "testnet", "localnet")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChainConfig(Section):
+    """Which SOMA network to use: the embedded simulation (default), testnet, localnet or a URL."""
+
+    network: str = "sim"
+    rpc_url: str | None = None
+    faucet_url: str | None = None
+    admin_url: str | None = None
+    scoring_url: str | None = None
+    sim: SimSettings = Field(default_factory=SimSettings)
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, value: str) -> str:
+        if value in NAMED_NETWORKS or value.startswith(("http://", "https://")):
+            return value
+        raise ValueError(f"must be one of {', '.join(NAMED_NETWORKS)} or an http(s):// RPC URL")
+
+
+class LocalStorageConfig(Section):
+    root: Path = Path(".soma-ray/sim/blobs")
+    base_url: str = "http://127.0.0.1:9200"
+
+
+class S3StorageConfig(Section):
+    bucket: str
+    endpoint_url: str | None = None
+    public_url: str | None = None
+    region: str | None = None
+    prefix: str = ""
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+
+
+class StorageConfig(Section):
+    """Where data and encrypted weights are uploaded (public-read: validators download them)."""
+
+    kind: Literal["local", "s3"] = "local"
+    local: LocalStorageConfig = Field(default_factory=LocalStorageConfig)
+    s3: S3StorageConfig | None = None
+
+
+class WalletConfig(Section):
+    """The signing key: `secret_key` (from ${SOMA_SECRET_KEY}) wins over `key_file`."""
+
+    key_file: Path = Path(".soma-ray/wallet.key")
+    secret_key: SecretStr | None = None
+
+
+class RunSection(Section):
+    faucet_requests: int = Field(default=1, ge=0, le=100)
+    advance_epochs: int = Field(default=1, ge=0, le=100)
+
+
+class ScoringSection(Section):
+    """Placeholder for the scoring pool (filled by the scoring issue)."""
+
+    num_actors: int = Field(default=1, ge=1)
+    chunks_per_batch: int = Field(default=64, ge=1)
+    precision: Literal["float32", "bf16-prefilter"] = "float32"
+
+
+class DataSection(Section):
+    """Placeholder for data sources (filled by the scoring issue)."""
+
+    source: Literal["text", "jsonl", "files", "huggingface"] = "text"
+    path: str | None = None
+    max_bytes: int = Field(default=1_048_576, ge=1, le=1_048_576)
+
+
+class TrainingSection(Section):
+    """Placeholder for Ray Train + DeepSpeed runs (filled by the training issue)."""
+
+    num_workers: int = Field(default=1, ge=1)
+    zero_stage: Literal[0, 1, 2, 3] = 2
+    precision: Literal["float32", "bf16"] = "bf16"
+    max_steps: int = Field(default=1000, ge=1)
+
+
+class JobConfig(Section):
+    kind: str
+    chain: ChainConfig = Field(default_factory=ChainConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    wallet: WalletConfig = Field(default_factory=WalletConfig)
+
+
+class RunConfig(JobConfig):
+    """The main lifecycle job."""
+
+    kind: Literal["run"] = "run"
+    run: RunSection = Field(default_factory=RunSection)
+
+
+class SubmitConfig(JobConfig):
+    kind: Literal["submit"] = "submit"
+    scoring: ScoringSection = Field(default_factory=ScoringSection)
+    data: DataSection = Field(default_factory=DataSection)
+
+
+class TrainConfig(JobConfig):
+    kind: Literal["train"] = "train"
+    training: TrainingSection = Field(default_factory=TrainingSection)
+
+
+JOB_CONFIGS: dict[str, type[JobConfig]] = {"run": RunConfig, "submit": SubmitConfig, "train": TrainConfig}

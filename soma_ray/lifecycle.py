@@ -1,0 +1,26 @@
+"""The main job. For now: fund a new wallet, advance the epoch, report the network.
+
+The full lifecycle (score → submit → train → commit/reveal → claim) grows here in later issues.
+"""
+
+from __future__ import annotations
+
+from soma_sdk import Keypair
+
+from soma_ray.chain.base import Chain
+from soma_ray.chain.factory import open_chain
+from soma_ray.config.models import RunConfig
+from soma_ray.status import NetworkStatus, gather_status
+
+
+async def run_lifecycle(config: RunConfig, chain: Chain | None = None) -> NetworkStatus:
+    chain = chain or await open_chain(config.chain)
+    try:
+        wallet = Keypair.generate()  # a fresh wallet each run; its secret stays in memory
+        for _ in range(config.run.faucet_requests):
+            await chain.faucet(wallet.address())
+        for _ in range(config.run.advance_epochs):
+            await chain.advance_epoch()
+        return await gather_status(chain, wallet.address())
+    finally:
+        await chain.close()

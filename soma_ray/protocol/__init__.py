@@ -1,0 +1,1 @@
+"""Pure SOMA protocol knowledge (no I/O). Everything else imports rules from here."""

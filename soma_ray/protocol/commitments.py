@@ -1,0 +1,72 @@
+"""Hashes, commitments and object ids (protocol.md §2.3)."""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Sequence
+
+import base58
+import numpy as np
+
+
+def blake2b256(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=32).digest()
+
+
+def commitment(data: bytes) -> str:
+    """base58(Blake2b-256(data)) — equals `SomaClient.commitment`."""
+    return base58.b58encode(blake2b256(data)).decode()
+
+
+def _uleb128(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def bcs_tensor(values: Sequence[float] | np.ndarray, shape: Sequence[int] | None = None) -> bytes:
+    """BCS(SomaTensor): u8 dtype(0=f32) ‖ ULEB128(4n) ‖ f32 LE × n ‖ ULEB128(ndim) ‖ u64 LE × ndim."""
+    arr = np.asarray(values, dtype="<f4").ravel()
+    dims = list(shape) if shape is not None else [arr.size]
+    raw = arr.tobytes()
+    return (
+        b"\x00"
+        + _uleb128(len(raw))
+        + raw
+        + _uleb128(len(dims))
+        + b"".join(struct.pack("<Q", d) for d in dims)
+    )
+
+
+def embedding_commitment(embedding: Sequence[float] | np.ndarray) -> str:
+    """Blake2b(BCS(SomaTensor(embedding, [dim]))) as the chain verifies at reveal."""
+    return commitment(bcs_tensor(embedding))
+
+
+def decryption_key_commitment(key_b58: str) -> str:
+    """Blake2b over the 32 raw key bytes (the key travels as base58)."""
+    return commitment(decode_key(key_b58))
+
+
+def decode_key(key_b58: str) -> bytes:
+    raw = base58.b58decode(key_b58)
+    if len(raw) != 32:
+        raise ValueError(f"decryption key must be 32 bytes in base58, got {len(raw)} bytes")
+    return raw
+
+
+def derive_id(tx_digest: bytes, creation_num: int) -> str:
+    """ObjectID::derive_id = Blake2b(tx_digest ‖ n as u64 LE), shown as 0x-hex."""
+    return "0x" + blake2b256(tx_digest + struct.pack("<Q", creation_num)).hex()
+
+
+def target_seed(tx_digest: bytes, creation_num: int) -> int:
+    """make_target_seed: first 8 bytes, little endian, of Blake2b(digest ‖ n)."""
+    return int.from_bytes(blake2b256(tx_digest + struct.pack("<Q", creation_num))[:8], "little")

@@ -1,0 +1,51 @@
+"""Shared fixtures: a fresh small simulated network per test, funded wallets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from soma_sdk import Keypair
+
+from soma_ray.chain.sim import SimChain, SimSettings
+
+# Ray on these machines (design.md): loopback only, no auth token, no usage stats.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def small_sim_settings(root: Path, **overrides: object) -> SimSettings:
+    """A tiny network: width-16 models, few targets, so a test runs in milliseconds."""
+    raw: dict[str, object] = {
+        "path": root / "sim",
+        "genesis_models": 4,
+        "genesis_targets": 10,
+        "params": {"target_initial_targets_per_epoch": 10},
+    }
+    raw.update(overrides)
+    return SimSettings.model_validate(raw)
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> SimChain:
+    return SimChain(small_sim_settings(tmp_path))
+
+
+FundFn = Callable[..., Awaitable[Keypair]]
+
+
+@pytest.fixture
+def fund(sim: SimChain) -> FundFn:
+    """Make a keypair holding `coins` faucet coins (2 SOMA each)."""
+
+    async def make(coins: int = 1) -> Keypair:
+        keypair = Keypair.generate()
+        for _ in range(coins):
+            await sim.faucet(keypair.address())
+        return keypair
+
+    return make

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 from typing import Any
 
 import arrgen
@@ -30,6 +29,7 @@ from soma_ray.protocol.commitments import (
 )
 from soma_ray.protocol.constants import PROTOCOL_VERSION
 from soma_ray.protocol.difficulty import genesis_reward_per_target
+from soma_ray.storage.local import LocalBlobStore
 
 GENESIS_OWNER_SEED = b"soma-ray/sim/genesis-owner"
 
@@ -112,14 +112,14 @@ def write_genesis(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContex
 def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContext) -> None:
     owner = genesis_owner().address()
     dim = settings.architecture.embedding_dim
+    blobs = LocalBlobStore(settings.blob_dir, settings.blob_url)
     for i in range(settings.genesis_models):
         model_id = ctx.new_object_id()
         encrypted, key = SomaClient.encrypt_weights(genesis_weights(settings.architecture, i), genesis_key(i))
-        rel = f"models/{model_id}/weights.enc"
-        _write_blob(settings.blob_dir / rel, encrypted)
+        url = blobs.put(f"models/{model_id}/weights.enc", encrypted)
         embedding = arrgen.normal_array(10_000 + i, [dim], 0.0, 1.0)
         commitments = {
-            "url": f"{settings.blob_url.rstrip('/')}/{rel}",
+            "url": url,
             "checksum": commitment(encrypted),
             "size": len(encrypted),
             "weights": commitment(encrypted),
@@ -137,11 +137,3 @@ def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxCont
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
-
-
-def _write_blob(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from rich.console import Console
 
@@ -22,7 +22,7 @@ R = TypeVar("R")
 
 
 def job_main(
-    model: type[C], runner: Callable[[C], Awaitable[R]], argv: Sequence[str] | None = None
+    model: type[C], runner: Callable[[C], Coroutine[Any, Any, R]], argv: Sequence[str] | None = None
 ) -> R:
     """Entry point for `ray job submit -- python jobs/<name>.py --config configs/<recipe>.yaml`."""
     parser = argparse.ArgumentParser(description=model.__doc__)

@@ -20,7 +20,7 @@ MAX_COMMISSION_BPS = 10_000
 
 
 def _model_row(conn: sqlite3.Connection, model_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
     if row is None:
         raise errors.ModelNotFound(detail=model_id)
     return row

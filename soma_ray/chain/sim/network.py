@@ -342,7 +342,7 @@ class SimChain(Chain):
             )
 
         model_id, _ = await self._call(self._execute, signer, "CreateModel", body)
-        return model_id
+        return str(model_id)
 
     async def commit_model(
         self,

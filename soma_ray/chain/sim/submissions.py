@@ -26,7 +26,7 @@ from soma_ray.protocol.rewards import split_expired, split_filled
 
 
 def _target_row(conn: sqlite3.Connection, target_id: str) -> sqlite3.Row:
-    row = conn.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
     if row is None:
         raise errors.ObjectNotFound(f"target {target_id} does not exist (claimed targets are deleted)")
     return row

@@ -69,7 +69,7 @@ def epoch_budget_allows(state: dict[str, Any], params: ProtocolParams) -> bool:
     ts = state["target_state"]
     reward = int(ts["reward_per_target"])
     budget = state["emission_pool"]["emission_per_epoch"] * params.target_reward_allocation_bps // 10_000
-    return state["emission_pool"]["balance"] >= reward and (
+    return bool(state["emission_pool"]["balance"] >= reward) and bool(
         (ts["targets_generated_this_epoch"] + 1) * reward <= budget
     )
 

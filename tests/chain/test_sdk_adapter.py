@@ -62,7 +62,7 @@ def test_sdk_module_passes_mypy_strict_against_sdk_stubs(monkeypatch: pytest.Mon
     mypy_api = pytest.importorskip("mypy.api")
     monkeypatch.chdir(ROOT)
     stdout, stderr, status = mypy_api.run(
-        ["--config-file", str(ROOT / "pyproject.toml"), "soma_ray/chain/sdk.py"]
+        ["--config-file", str(ROOT / "pyproject.toml"), "soma_ray/chain/sdk"]
     )
     assert status == 0, stdout + stderr
 

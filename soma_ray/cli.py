@@ -18,6 +18,7 @@ from soma_ray.chain.errors import ChainError
 from soma_ray.chain.factory import open_chain
 from soma_ray.config import ConfigError, RunConfig, load_config, load_job_config
 from soma_ray.config.models import JobConfig
+from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.status import gather_status, status_table
 from soma_ray.storage import StorageError
@@ -125,7 +126,7 @@ def status(ctx: typer.Context) -> None:
 
 def _optional_address(config: JobConfig) -> str | None:
     try:
-        return load_keypair(config.wallet).address()
+        return canonical_address(load_keypair(config.wallet).address())
     except WalletError:
         return None
 
@@ -148,10 +149,10 @@ def wallet_new(
 
             keypair = Keypair.generate()
             # Straight to the terminal, once; export it as SOMA_SECRET_KEY and keep it safe.
-            sys.stdout.write(f"address: {keypair.address()}\nsecret:  {keypair.to_secret_key()}\n")
+            sys.stdout.write(f"address: {canonical_address(keypair.address())}\nsecret:  {keypair.to_secret_key()}\n")
             return
         keypair = create_key_file(config.wallet.key_file, force=force)
-        console.print(f"address: {keypair.address()}\nkey file: {config.wallet.key_file} (mode 0600)")
+        console.print(f"address: {canonical_address(keypair.address())}\nkey file: {config.wallet.key_file} (mode 0600)")
 
     guarded(go)
 
@@ -161,7 +162,7 @@ def wallet_show(ctx: typer.Context) -> None:
     """Address, balance and coins of the configured wallet."""
 
     async def show(config: JobConfig, chain: Chain) -> None:
-        address = load_keypair(config.wallet).address()
+        address = canonical_address(load_keypair(config.wallet).address())
         coins = await chain.coins(address)
         table = Table(title=f"wallet {address}")
         table.add_column("coin")
@@ -206,7 +207,7 @@ def sim_faucet(
     """Request faucet coins (2 SOMA a request, as localnet)."""
 
     async def give(config: JobConfig, chain: Chain) -> None:
-        recipient = address or load_keypair(config.wallet).address()
+        recipient = address or canonical_address(load_keypair(config.wallet).address())
         coins = await chain.faucet(recipient)
         total = sum(c.balance for c in coins)
         console.print(f"sent {to_soma(total):.9f} SOMA to {recipient}; balance {to_soma(await chain.balance(recipient)):.9f}")

@@ -10,6 +10,7 @@ from soma_sdk import Keypair
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
 from soma_ray.config.models import RunConfig
+from soma_ray.protocol.commitments import canonical_address
 from soma_ray.status import NetworkStatus, gather_status
 
 
@@ -17,10 +18,11 @@ async def run_lifecycle(config: RunConfig, chain: Chain | None = None) -> Networ
     chain = chain or await open_chain(config.chain)
     try:
         wallet = Keypair.generate()  # a fresh wallet each run; its secret stays in memory
+        address = canonical_address(wallet.address())
         for _ in range(config.run.faucet_requests):
-            await chain.faucet(wallet.address())
+            await chain.faucet(address)
         for _ in range(config.run.advance_epochs):
             await chain.advance_epoch()
-        return await gather_status(chain, wallet.address())
+        return await gather_status(chain, address)
     finally:
         await chain.close()

@@ -70,3 +70,15 @@ def derive_id(tx_digest: bytes, creation_num: int) -> str:
 def target_seed(tx_digest: bytes, creation_num: int) -> int:
     """make_target_seed: first 8 bytes, little endian, of Blake2b(digest ‖ n)."""
     return int.from_bytes(blake2b256(tx_digest + struct.pack("<Q", creation_num))[:8], "little")
+
+
+def canonical_address(address: str) -> str:
+    """Addresses and ids as the chain's RPC shows them: `0x` + 64 lowercase hex digits.
+
+    `Keypair.address()` returns bare hex; normalising everywhere keeps comparisons between the
+    simulated network, the SDK and our own records exact.
+    """
+    text = address.strip().lower().removeprefix("0x")
+    if len(text) > 64 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(f"not a SOMA address: {address!r}")
+    return "0x" + text.zfill(64)

@@ -41,7 +41,7 @@ def adjust_threshold(threshold: float, hits_ema: int, params: ProtocolParams) ->
 def reward_per_target(emission_per_epoch: int, params: ProtocolParams) -> int:
     """v3+: the epoch's target budget spread over `target_hits_per_epoch` fills."""
     budget = emission_per_epoch * params.target_reward_allocation_bps // BPS
-    return budget // params.target_hits_per_epoch
+    return budget // max(params.target_hits_per_epoch, 1)
 
 
 def genesis_reward_per_target(emission_per_epoch: int, params: ProtocolParams) -> int:

@@ -93,7 +93,7 @@ def test_commitment_equals_sdk(data: bytes) -> None:
 
 
 def test_decryption_key_commitment_hashes_the_raw_key_bytes() -> None:
-    encrypted, key = SomaClient.encrypt_weights(os.urandom(1000))
+    _, key = SomaClient.encrypt_weights(os.urandom(1000))
     assert len(decode_key(key)) == 32
     assert decryption_key_commitment(key) == SomaClient.commitment(base58.b58decode(key))
     # not a hash of the base58 text
@@ -191,6 +191,9 @@ def test_reward_per_target_and_genesis_reward() -> None:
     assert epoch_target_budget(emission, P) == 1_096 * SHANNONS_PER_SOMA
     assert reward_per_target(emission, P) == 12_685_185
     assert genesis_reward_per_target(emission, P) == 5_480_000_000  # 5.48 SOMA = 1096 / 200
+    # the chain divides by max(target_hits_per_epoch, 1)
+    zero_hits = ProtocolParams(target_hits_per_epoch=0)
+    assert reward_per_target(emission, zero_hits) == 1_096 * SHANNONS_PER_SOMA
 
 
 # -- §6 reward split ---------------------------------------------------------------------------------

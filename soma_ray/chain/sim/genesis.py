@@ -22,6 +22,7 @@ from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
 from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, save_state
 from soma_ray.chain.sim.targets import generate_target
 from soma_ray.protocol.commitments import (
+    canonical_address,
     blake2b256,
     commitment,
     decryption_key_commitment,
@@ -87,7 +88,7 @@ def write_genesis(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContex
             "emission_per_epoch": settings.emission_per_epoch,
         },
         "target_state": {
-            "distance_threshold": params.target_initial_distance_threshold,
+            "distance_threshold": float(np.float32(params.target_initial_distance_threshold)),  # f32 on chain
             "targets_generated_this_epoch": 0,
             "hits_this_epoch": 0,
             "hits_ema": 0,
@@ -110,7 +111,7 @@ def write_genesis(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContex
 
 
 def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContext) -> None:
-    owner = genesis_owner().address()
+    owner = canonical_address(genesis_owner().address())
     dim = settings.architecture.embedding_dim
     blobs = LocalBlobStore(settings.blob_dir, settings.blob_url)
     for i in range(settings.genesis_models):

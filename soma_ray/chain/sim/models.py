@@ -17,6 +17,7 @@ from soma_ray.protocol.commitments import commitment, decryption_key_commitment,
 from soma_ray.protocol.constants import ProtocolParams, bps_mul
 
 MAX_COMMISSION_BPS = 10_000
+ZERO_KEY_B58 = "1" * 32  # base58 of DecryptionKey::new([0u8; 32])
 
 
 def _model_row(conn: sqlite3.Connection, model_id: str) -> sqlite3.Row:
@@ -214,9 +215,11 @@ def advance_epoch_models(conn: sqlite3.Connection, params: ProtocolParams, new_e
                 (stake - bps_mul(stake, slash_bps), row["id"]),
             )
         elif status == "pending" and row["commit_epoch"] < new_epoch - 1:
+            # Inactive with the chain's placeholders: an all-zero key and an empty embedding.
             conn.execute(
-                "UPDATE models SET status = 'inactive', stake = ?, embedding = NULL WHERE id = ?",
-                (stake - bps_mul(stake, slash_bps), row["id"]),
+                "UPDATE models SET status = 'inactive', stake = ?, embedding = NULL, decryption_key = ?"
+                " WHERE id = ?",
+                (stake - bps_mul(stake, slash_bps), ZERO_KEY_B58, row["id"]),
             )
         elif status == "active" and row["pending_update"]:
             if json.loads(row["pending_update"])["commit_epoch"] < new_epoch - 1:

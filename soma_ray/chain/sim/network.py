@@ -47,7 +47,7 @@ from soma_ray.chain.types import (
     TargetPage,
     TxResult,
 )
-from soma_ray.protocol.commitments import blake2b256, commitment
+from soma_ray.protocol.commitments import blake2b256, canonical_address, commitment
 from soma_ray.protocol.constants import ProtocolParams
 
 T = TypeVar("T")
@@ -105,7 +105,7 @@ class SimChain(Chain):
 
     def _execute(self, signer: Keypair, kind: str, body: Body[T]) -> tuple[T, TxResult]:
         """Run a user transaction: body, then fees; on failure undo the body but keep the base fee."""
-        sender = signer.address()
+        sender = canonical_address(signer.address())
         conn = connect(self.db_path)
         try:
             with immediate(conn):
@@ -152,6 +152,8 @@ class SimChain(Chain):
             if coin is None or coin.balance < fee:
                 raise errors.InsufficientGas(detail=f"fee {fee} exceeds the gas coin's balance")
             set_coin_balance(conn, ctx, gas, coin.balance - fee)
+            if coin.balance == fee:  # a gas coin left at exactly 0 is deleted
+                delete_coin(conn, ctx, gas)
             state["fees_this_epoch"] += fee
             save_state(conn, state)
             conn.execute("RELEASE body")
@@ -168,6 +170,8 @@ class SimChain(Chain):
             fee = min(params.base_fee, coin.balance if coin else 0)  # charged even on failure
             if coin is not None:
                 set_coin_balance(conn, ctx, gas, coin.balance - fee)
+                if coin.balance == fee:  # a gas coin left at exactly 0 is deleted
+                    delete_coin(conn, ctx, gas)
             state["fees_this_epoch"] += fee
             save_state(conn, state)
             finish_tx(conn, ctx, ok=False, fee=fee, error=exc.code)
@@ -215,7 +219,7 @@ class SimChain(Chain):
             if epoch is not None:
                 where, args = f"({where}) AND generation_epoch = ?", [*args, epoch]
             if submitter is not None:
-                where, args = f"({where}) AND submitter = ?", [*args, submitter]
+                where, args = f"({where}) AND submitter = ?", [*args, canonical_address(submitter)]
             after = int(page_token, 16) if page_token else 0
             rows = conn.execute(
                 f"SELECT * FROM targets WHERE ({where}) AND seq > ? ORDER BY seq LIMIT ?",
@@ -277,7 +281,7 @@ class SimChain(Chain):
         return sum(c.balance for c in await self.coins(address))
 
     async def coins(self, address: str) -> list[Coin]:
-        return await self._call(self._read, lambda conn, s: coin_rows(conn, address))
+        return await self._call(self._read, lambda conn, s: coin_rows(conn, canonical_address(address)))
 
     async def fetch_model(self, model_id: str) -> bytes:
         manifest = (await self.model_manifests([model_id]))[0]
@@ -314,8 +318,9 @@ class SimChain(Chain):
     # -- transactions --------------------------------------------------------------------------
     async def faucet(self, address: str) -> list[Coin]:
         def give(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any]) -> list[Coin]:
-            coin_id = mint_coin(conn, ctx, address, int(state["faucet_amount"]))
-            return [Coin(id=coin_id, owner=address, balance=int(state["faucet_amount"]))]
+            owner = canonical_address(address)
+            coin_id = mint_coin(conn, ctx, owner, int(state["faucet_amount"]))
+            return [Coin(id=coin_id, owner=owner, balance=int(state["faucet_amount"]))]
 
         return await self._call(self._system_tx, "Faucet", give)
 
@@ -442,13 +447,18 @@ class SimChain(Chain):
 
         def body(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], p: ProtocolParams, gas: str) -> None:
             total = sum(amounts)
+            ctx.value_fee += total * state["value_fee_bps"] // 10_000  # bps_mul of the total
+            # executor pre-check: payments + value fee + writes (gas coin + one per recipient)
+            # on top of the base fee already taken
+            needed = total + p.base_fee + ctx.value_fee + (1 + len(recipients)) * p.write_object_fee
             coin = get_coin(conn, gas)
-            if coin is None or coin.balance < total:
-                raise errors.InsufficientCoinBalance(detail=f"paying {total} from a coin of {coin.balance if coin else 0}")
+            if coin is None or coin.balance < needed:
+                raise errors.InsufficientCoinBalance(
+                    detail=f"paying {total} plus fees needs {needed}, the coin holds {coin.balance if coin else 0}"
+                )
             set_coin_balance(conn, ctx, gas, coin.balance - total)
             for recipient, amount in zip(recipients, amounts, strict=True):
-                mint_coin(conn, ctx, recipient, amount)
-                ctx.value_fee += amount * state["value_fee_bps"] // 10_000
+                mint_coin(conn, ctx, canonical_address(recipient), amount)
 
         return (await self._call(self._execute, signer, "PayCoins", body))[1]
 

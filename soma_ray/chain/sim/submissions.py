@@ -80,10 +80,13 @@ def submit_data(
     bond = data_size * params.submission_bond_per_byte
     coin_id = bond_coin or pick_bond_coin(conn, ctx.sender, gas_coin, bond)
     coin = get_coin(conn, coin_id)
-    if coin is None or coin.owner != ctx.sender or coin.balance < bond:
-        raise errors.InsufficientBond(
-            detail=f"required: {bond}, provided: {coin.balance if coin and coin.owner == ctx.sender else 0}"
-        )
+    # prepare_gas has already taken the base fee from the gas coin when execution starts.
+    available = 0
+    if coin is not None and coin.owner == ctx.sender:
+        available = coin.balance - (params.base_fee if coin_id == gas_coin else 0)
+    if available < bond:
+        raise errors.InsufficientBond(detail=f"required: {bond}, provided: {available}")
+    assert coin is not None
     if coin.balance == bond and coin_id != gas_coin:
         delete_coin(conn, ctx, coin_id)
     else:

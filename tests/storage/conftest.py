@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 from moto.server import ThreadedMotoServer
-from storage_testkit import BUCKET, DUMMY_KEY_ID, DUMMY_SECRET, AuthS3, MotoS3, make_client
 
 from soma_ray.storage import BlobHTTPServer, LocalBlobStore
+from tests.storage.storage_testkit import BUCKET, DUMMY_KEY_ID, DUMMY_SECRET, AuthS3, MotoS3, make_client
 
 
 @pytest.fixture(scope="session")

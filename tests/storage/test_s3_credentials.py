@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from storage_testkit import AuthS3
 
 from soma_ray.storage import S3BlobStore, StorageError
+from tests.storage.storage_testkit import AuthS3
 
 
 def _store(auth: AuthS3, key_id: str, secret: str) -> S3BlobStore:

@@ -8,9 +8,9 @@ import urllib.request
 import uuid
 
 import pytest
-from storage_testkit import DUMMY_KEY_ID, DUMMY_SECRET, MotoS3
 
 from soma_ray.storage import BlobNotFoundError, BlobStore, S3BlobStore, StorageError, fetch_url
+from tests.storage.storage_testkit import DUMMY_KEY_ID, DUMMY_SECRET, MotoS3
 
 
 def _key(name: str = "blob.bin") -> str:

@@ -22,8 +22,8 @@ from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
 from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, save_state
 from soma_ray.chain.sim.targets import generate_target
 from soma_ray.protocol.commitments import (
-    canonical_address,
     blake2b256,
+    canonical_address,
     commitment,
     decryption_key_commitment,
     embedding_commitment,

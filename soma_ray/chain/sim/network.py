@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +50,7 @@ from soma_ray.chain.types import (
 )
 from soma_ray.protocol.commitments import blake2b256, canonical_address, commitment
 from soma_ray.protocol.constants import ProtocolParams
+from soma_ray.storage import StorageError, fetch_url
 
 T = TypeVar("T")
 Body = Callable[[sqlite3.Connection, TxContext, dict[str, Any], ProtocolParams, str], T]
@@ -301,7 +303,6 @@ class SimChain(Chain):
 
     def _download(self, url: str, checksum: str) -> bytes:
         """Fetch by URL; for blobs the network serves itself, fall back to the file (the "proxy")."""
-        from soma_ray.storage import StorageError, fetch_url
 
         try:
             data = fetch_url(url)
@@ -513,8 +514,6 @@ def network_info(state: dict[str, Any]) -> NetworkInfo:
 
 
 def model_info(conn: sqlite3.Connection, model_id: str) -> ModelInfo | None:
-    import json
-
     row = conn.execute("SELECT * FROM models WHERE id = ?", (model_id,)).fetchone()
     if row is None:
         return None

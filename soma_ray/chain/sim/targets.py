@@ -9,6 +9,7 @@ from typing import Any
 import arrgen
 import numpy as np
 
+from soma_ray.chain.errors import ChainError
 from soma_ray.chain.sim.store import TxContext, f32_array, f32_blob
 from soma_ray.chain.types import Target
 from soma_ray.protocol.assignment import select_models_weighted_knn
@@ -98,7 +99,7 @@ def status_clause(status: str | None, epoch: int) -> tuple[str, list[Any]]:
         ]
     if status == "claimed":
         return "0", []  # claimed targets are deleted in the claim transaction
-    raise ValueError(f"unknown target status filter {status!r}; use open|filled|claimable|expired|claimed")
+    raise ChainError(f"invalid status filter {status!r}: must be open, filled, claimed, expired or claimable")
 
 
 def target_from_row(row: sqlite3.Row, epoch: int) -> Target:

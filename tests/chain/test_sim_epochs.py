@@ -13,26 +13,16 @@ import pytest
 from soma_sdk import Keypair
 
 from soma_ray.chain import errors
-from soma_ray.chain.sim import SimChain, SimSettings
+from soma_ray.chain.sim import SimChain
 from soma_ray.chain.types import Target
 from soma_ray.protocol.assignment import select_models_weighted_knn
 from soma_ray.protocol.commitments import canonical_address
+from tests.conftest import small_sim_settings
 
 SOMA = 1_000_000_000
 BASE_FEE = 1000
 EMISSION = 1_370 * SOMA
 RPT = 12_685_185
-
-
-def settings(root: Path, **overrides: Any) -> SimSettings:
-    raw: dict[str, Any] = {
-        "path": root / "sim",
-        "genesis_models": 4,
-        "genesis_targets": 10,
-        "params": {"target_initial_targets_per_epoch": 10},
-    }
-    raw.update(overrides)
-    return SimSettings.model_validate(raw)
 
 
 async def fill(sim: SimChain, kp: Keypair, target: Target) -> Any:
@@ -102,7 +92,7 @@ async def test_value_fee_decays_on_the_network(sim: SimChain) -> None:
 
 
 async def test_no_targets_without_active_models(tmp_path: Path) -> None:
-    sim = SimChain(settings(tmp_path, genesis_models=0))
+    sim = SimChain(small_sim_settings(tmp_path, genesis_models=0))
     assert await sim.all_targets() == []
     await sim.advance_epoch()
     assert await sim.all_targets() == []
@@ -111,7 +101,7 @@ async def test_no_targets_without_active_models(tmp_path: Path) -> None:
 
 async def test_epoch_targets_stop_at_the_budget(tmp_path: Path) -> None:
     """hits_per_epoch 4 -> reward 274 SOMA: the 1096-SOMA budget pays only 4 of the 10 targets."""
-    sim = SimChain(settings(tmp_path, params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 4}))
+    sim = SimChain(small_sim_settings(tmp_path, params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 4}))
     await sim.advance_epoch()
     info = await sim.info()
     assert info.reward_per_target == 274 * SOMA
@@ -121,7 +111,7 @@ async def test_epoch_targets_stop_at_the_budget(tmp_path: Path) -> None:
 
 async def test_epoch_targets_stop_when_the_pool_runs_dry(tmp_path: Path) -> None:
     pool = 2_000 * SOMA
-    sim = SimChain(settings(tmp_path, emission_pool=pool, genesis_targets=0,
+    sim = SimChain(small_sim_settings(tmp_path, emission_pool=pool, genesis_targets=0,
                             params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 8}))
     await sim.advance_epoch()
     info = await sim.info()
@@ -160,7 +150,7 @@ async def test_difficulty_bootstraps_then_eases_with_few_hits(sim: SimChain, fun
 
 
 async def test_difficulty_hardens_with_many_hits(tmp_path: Path) -> None:
-    sim = SimChain(settings(tmp_path, params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 1}))
+    sim = SimChain(small_sim_settings(tmp_path, params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 1}))
     kp = Keypair.generate()
     await sim.faucet(kp.address())
     targets = (await sim.list_targets("open")).targets
@@ -244,7 +234,7 @@ async def test_exact_base_fee_failure_deletes_the_emptied_coin(sim: SimChain, fu
 
 
 async def test_second_chain_object_sees_the_same_state(tmp_path: Path) -> None:
-    cfg = settings(tmp_path)
+    cfg = small_sim_settings(tmp_path)
     one = SimChain(cfg)
     kp = Keypair.generate()
     await one.faucet(kp.address())
@@ -263,7 +253,7 @@ async def test_second_chain_object_sees_the_same_state(tmp_path: Path) -> None:
 
 
 async def test_genesis_is_deterministic(tmp_path: Path) -> None:
-    cfg = settings(tmp_path)
+    cfg = small_sim_settings(tmp_path)
 
     async def snapshot() -> tuple[Any, ...]:
         sim = SimChain(cfg)
@@ -285,7 +275,7 @@ async def test_genesis_is_deterministic(tmp_path: Path) -> None:
     second = await snapshot()
     assert first == second
     # genesis model weights do not depend on the folder: same encrypted bytes elsewhere
-    other = SimChain(settings(tmp_path / "elsewhere"))
+    other = SimChain(small_sim_settings(tmp_path / "elsewhere"))
     other_manifests = await other.model_manifests([m.model_id for m in await other.active_models()])
     assert sorted(m.checksum for m in other_manifests) == sorted(m.checksum for m in first[3])
 
@@ -302,7 +292,7 @@ async def test_genesis_reward_and_targets(sim: SimChain) -> None:
 
 async def test_zero_hits_per_epoch_does_not_break_epoch_change(tmp_path: Path) -> None:
     """reward_per_target divides by max(target_hits_per_epoch, 1) on chain."""
-    sim = SimChain(settings(tmp_path, params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 0}))
+    sim = SimChain(small_sim_settings(tmp_path, params={"target_initial_targets_per_epoch": 10, "target_hits_per_epoch": 0}))
     await sim.advance_epoch()
     info = await sim.info()
     assert info.reward_per_target == 1_096 * SOMA

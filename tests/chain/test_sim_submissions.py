@@ -27,23 +27,13 @@ from soma_ray.chain.types import Target
 from soma_ray.protocol.assignment import select_models_weighted_knn
 from soma_ray.protocol.commitments import canonical_address, derive_id, target_seed
 from soma_ray.storage import BlobHTTPServer
+from tests.conftest import small_sim_settings
 
 BASE_FEE = 1000
 WRITE_FEE = 300
 BOND_PER_BYTE = 65
 MAX_SIZE = 1_048_576
 DATA_URL = "http://127.0.0.1:9200/data/sample.bin"
-
-
-def settings(root: Path, **overrides: Any) -> SimSettings:
-    raw: dict[str, Any] = {
-        "path": root / "sim",
-        "genesis_models": 4,
-        "genesis_targets": 10,
-        "params": {"target_initial_targets_per_epoch": 10},
-    }
-    raw.update(overrides)
-    return SimSettings.model_validate(raw)
 
 
 async def submit(
@@ -338,7 +328,7 @@ async def test_a_bond_coin_spent_exactly_is_deleted(sim: SimChain, fund: Any) ->
 
 async def test_no_replacement_once_the_epoch_budget_is_spent(tmp_path: Path, fund: Any) -> None:
     """20 genesis targets at 1096/20 SOMA use the whole 1096-SOMA budget: no spawn-on-fill."""
-    sim = SimChain(settings(tmp_path / "full", genesis_targets=20))
+    sim = SimChain(small_sim_settings(tmp_path / "full", genesis_targets=20))
     kp = Keypair.generate()
     await sim.faucet(kp.address())
     info0 = await sim.info()
@@ -407,7 +397,7 @@ def _race_worker(sim_settings_json: str, secret_hex: str, target_id: str, model_
 
 
 async def test_race_two_processes_one_target(tmp_path: Path) -> None:
-    cfg = settings(tmp_path)
+    cfg = small_sim_settings(tmp_path)
     sim = SimChain(cfg)
     a, b = Keypair.generate(), Keypair.generate()
     for kp in (a, b):

@@ -49,3 +49,14 @@ def fund(sim: SimChain) -> FundFn:
         return keypair
 
     return make
+
+
+@pytest.fixture(scope="session")
+def ray_session():  # type: ignore[no-untyped-def]
+    """One local Ray cluster for the whole test session (design.md: not one per test)."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

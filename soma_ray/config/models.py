@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from soma_ray.chain.sim.settings import SimSettings
+from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
+from soma_ray.data.config import DataConfig
 
 NAMED_NETWORKS = ("sim", "testnet", "localnet")
 
@@ -74,19 +75,28 @@ class RunSection(Section):
 
 
 class ScoringSection(Section):
-    """Placeholder for the scoring pool (filled by the scoring issue)."""
+    """The Ray actor pool that scores samples (soma_ray.scoring.pool)."""
 
-    num_actors: int = Field(default=1, ge=1)
-    chunks_per_batch: int = Field(default=64, ge=1)
+    min_actors: int = Field(default=1, ge=1)
+    max_actors: int = Field(default=1, ge=1)
+    num_gpus_per_actor: float = Field(default=0.0, ge=0.0)
+    num_cpus_per_actor: float = Field(default=1.0, gt=0.0)
+    batch_samples: int = Field(default=32, ge=1, description="samples per actor call")
+    rows_per_forward: int = Field(default=16, ge=1, description="1024-byte chunks per forward pass")
     precision: Literal["float32", "bf16-prefilter"] = "float32"
+    prefilter_margin: float = Field(default=0.05, ge=0.0)
+    max_resident_models: int = Field(default=3, ge=1)
+    cache_dir: Path = Path("/tmp/soma-ray/model-cache")
+    architecture: ArchitectureSettings | None = Field(
+        default=None, description="model shape; default: the simulated network's, or V1 elsewhere"
+    )
 
 
-class DataSection(Section):
-    """Placeholder for data sources (filled by the scoring issue)."""
-
-    source: Literal["text", "jsonl", "files", "huggingface"] = "text"
-    path: str | None = None
-    max_bytes: int = Field(default=1_048_576, ge=1, le=1_048_576)
+class SubmitSection(Section):
+    max_samples: int | None = Field(default=None, ge=1, description="stop after this many samples")
+    max_fills: int | None = Field(default=None, ge=1, description="stop after this many fills")
+    near_miss_margin: float = Field(default=0.02, ge=0.0, description="log samples this close to a threshold")
+    progress_interval_s: float = Field(default=10.0, gt=0.0)
 
 
 class TrainingSection(Section):
@@ -113,9 +123,12 @@ class RunConfig(JobConfig):
 
 
 class SubmitConfig(JobConfig):
+    """The data-submission job: stream a source through the scoring pool, submit the hits."""
+
     kind: Literal["submit"] = "submit"
     scoring: ScoringSection = Field(default_factory=ScoringSection)
-    data: DataSection = Field(default_factory=DataSection)
+    data: DataConfig = Field(default_factory=DataConfig)
+    submit: SubmitSection = Field(default_factory=SubmitSection)
 
 
 class TrainConfig(JobConfig):

@@ -88,7 +88,11 @@ def _regular_file(path: Path, inside: Path) -> bool:
 
 def _walk(base: Path, inside: Path) -> Iterator[Path]:
     """Every regular file under `base` (no `.git`, no symlinked directories)."""
-    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        logger.warning("%s: cannot list (%s); skipped", exc.filename, first_line(exc))
+
+    for dirpath, dirnames, filenames in os.walk(base, onerror=unreadable, followlinks=False):
         dirnames[:] = [d for d in dirnames if d not in SKIPPED_NAMES]
         for name in filenames:
             if name in SKIPPED_NAMES:

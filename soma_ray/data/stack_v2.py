@@ -55,6 +55,25 @@ class _Fatal(Exception):
     """A download failure that no other blob can avoid (e.g. the bucket does not exist)."""
 
 
+class _Missing(Exception):
+    """The blob is not in the bucket."""
+
+
+def _transcode(blob_id: str, codec: str | None, data: bytes, skips: SkipLog) -> bytes | None:
+    """`data` decoded from `codec` and encoded as UTF-8 (None: keep the bytes as they are)."""
+    try:
+        if codec is None:
+            return data
+        if codec in ("utf-8", "ascii"):
+            if not data.isascii():
+                data.decode(codec)  # valid UTF-8 (or ASCII) is its own UTF-8 encoding
+            return data
+        return data.decode(codec).encode("utf-8")
+    except (UnicodeError, ValueError) as exc:
+        skips.skip(f"blob {blob_id}: cannot decode as {codec} ({first_line(exc, 100)})")
+        return None
+
+
 class StackV2Source:
     """The contents of The Stack v2 files, one sample per row.
 
@@ -157,7 +176,7 @@ class StackV2Source:
                     "check s3_bucket and s3_endpoint_url"
                 ) from None
             if code in ("NoSuchKey", "404"):
-                raise LookupError("not found") from None
+                raise _Missing(blob_id) from None
             raise
         return _gunzip(body, cap)
 
@@ -177,47 +196,30 @@ class StackV2Source:
                 data = future.result()
             except _Fatal as exc:
                 raise DataError(str(exc)) from None
-            except LookupError:
-                failures += 1
-                skips.skip(f"blob {blob_id}: not found in {where}")
-                data = None
             except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # downloaded, but not a whole gzip
                 failures = 0
                 skips.skip(f"blob {blob_id}: not a valid gzip file ({first_line(exc)})")
                 return None
-            except Exception as exc:  # noqa: BLE001 - botocore: access denied, throttling, network
+            except Exception as exc:  # noqa: BLE001 - missing blob; botocore: access denied, throttling, network
                 failures += 1
-                skips.skip(f"blob {blob_id}: download failed ({first_line(exc)})")
-                data = None
-            else:
-                failures = 0
-                if data is None:
-                    self._too_large()
-                    return None
-            if failures >= self.max_consecutive_failures:
-                raise DataError(
-                    f"{failures} Stack v2 blob downloads in a row failed from {where}; "
-                    "check s3_endpoint_url, s3_bucket, s3_prefix and network access"
+                reason = (
+                    f"not found in {where}" if isinstance(exc, _Missing) else f"download failed ({first_line(exc)})"
                 )
+                skips.skip(f"blob {blob_id}: {reason}")
+                if failures >= self.max_consecutive_failures:
+                    raise DataError(
+                        f"{failures} Stack v2 blob downloads in a row failed from {where}; "
+                        "check s3_endpoint_url, s3_bucket, s3_prefix and network access"
+                    ) from None
+                return None
+            failures = 0
             if data is None:
+                self._too_large()
                 return None
-            if codec is None or codec in ("utf-8", "ascii"):
-                if codec is not None and not data.isascii():
-                    try:
-                        data.decode("utf-8")
-                    except UnicodeDecodeError:
-                        skips.skip(f"blob {blob_id}: not valid {codec}")
-                        return None
-                return data
-            try:
-                return data.decode(codec).encode("utf-8")
-            except (UnicodeError, ValueError) as exc:
-                skips.skip(f"blob {blob_id}: cannot decode as {codec} ({first_line(exc, 100)})")
-                return None
+            return _transcode(blob_id, codec, data, skips)
 
         try:
             for index, row in enumerate(rows):
-                blob_id = row.get(self.blob_column) if self.blob_column in row else None
                 if self.blob_column not in row and not checked:
                     have = ", ".join(list(row)[:20])
                     raise DataError(
@@ -225,6 +227,7 @@ class StackV2Source:
                         "set `column` to the blob id column"
                     )
                 checked = True
+                blob_id = row.get(self.blob_column)
                 if not isinstance(blob_id, str) or not blob_id:
                     skips.skip(f"row {index}: no blob id in {self.blob_column!r}")
                     continue

@@ -80,7 +80,15 @@ def test_build_source_filters_in_order(tmp_path: Path) -> None:
     bad = non_utf8(3, 50)
     write_files(
         tmp_path,
-        {"1": b"tiny", "2": b"just right", "3": bad, "4": b"just right", "5": b"x" * 200, "6": b"also fine", "7": b"z" * 30},
+        {
+            "1": b"tiny",
+            "2": b"just right",
+            "3": bad,
+            "4": b"just right",
+            "5": b"x" * 200,
+            "6": b"also fine",
+            "7": b"z" * 30,
+        },
     )
     config = DataConfig(source="files", path=tmp_path, min_bytes=5, max_bytes=100)
     assert list(build_source(config)) == [b"just right", bad, b"also fine", b"z" * 30]

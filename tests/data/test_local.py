@@ -125,7 +125,9 @@ def test_unreadable_file_is_skipped_with_a_warning(tmp_path: Path, caplog: pytes
 
 
 def test_text_whole_files_are_raw_bytes(tmp_path: Path) -> None:
-    blobs = make_tree(tmp_path, {"a.txt": non_utf8(5, 4000), "b.txt": random_bytes(6, 123), "c.txt": "héllo\n".encode()})
+    blobs = make_tree(
+        tmp_path, {"a.txt": non_utf8(5, 4000), "b.txt": random_bytes(6, 123), "c.txt": "héllo\n".encode()}
+    )
     assert list(TextSource([tmp_path])) == list(blobs.values())
 
 
@@ -216,7 +218,9 @@ def test_jsonl_gzip_and_custom_field(tmp_path: Path) -> None:
 
 def test_jsonl_field_missing_from_the_first_record_is_a_config_error(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "d.jsonl", [{"content": "x", "id": 1}])
-    with pytest.raises(DataError, match=r"d.jsonl:1: no field 'text' in the record \(its keys: content, id\); set `field`"):
+    with pytest.raises(
+        DataError, match=r"d.jsonl:1: no field 'text' in the record \(its keys: content, id\); set `field`"
+    ):
         list(JsonlSource([tmp_path / "d.jsonl"]))
 
 

@@ -1,0 +1,1 @@
+"""The data-submission side: turning hits into on-chain submissions."""

@@ -1,0 +1,183 @@
+"""The submitter job: stream samples through the scoring pool, submit each target's best hit.
+
+Open targets are refreshed at start, after every fill and when the epoch changes (the pipeline
+restarts then, because a new epoch brings new targets and models).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import ray
+
+from soma_ray.chain.base import Chain
+from soma_ray.chain.errors import ManifestCountMismatch, TargetExpired, TargetNotOpen
+from soma_ray.chain.factory import open_chain
+from soma_ray.chain.sim.settings import ArchitectureSettings
+from soma_ray.chain.types import Manifest, Target
+from soma_ray.config.models import SubmitConfig
+from soma_ray.protocol.constants import MAX_SEQ_LEN
+from soma_ray.scoring.evaluate import Evaluation
+from soma_ray.scoring.hits import find_hits, scan
+from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
+from soma_ray.storage.factory import open_blob_store
+from soma_ray.submission.progress import SubmitReport
+from soma_ray.submission.submitter import DirectSubmitter, Submitter
+from soma_ray.wallet import load_keypair
+
+log = logging.getLogger("soma_ray.submit")
+
+
+def architecture_for(config: SubmitConfig) -> ArchitectureSettings:
+    if config.scoring.architecture is not None:
+        return config.scoring.architecture
+    if config.chain.network == "sim":
+        return config.chain.sim.architecture
+    return ArchitectureSettings(preset="v1")
+
+
+def pool_settings(config: SubmitConfig) -> PoolSettings:
+    s = config.scoring
+    return PoolSettings(
+        min_actors=s.min_actors, max_actors=s.max_actors, num_gpus=s.num_gpus_per_actor,
+        num_cpus=s.num_cpus_per_actor, batch_samples=s.batch_samples, block_samples=s.batch_samples,
+        rows_per_forward=s.rows_per_forward, precision=s.precision, prefilter_margin=s.prefilter_margin,
+        max_resident=s.max_resident_models, cache_dir=str(s.cache_dir),
+    )
+
+
+async def _manifests(chain: Chain, model_ids: Sequence[str]) -> dict[str, Manifest]:
+    """Manifests one by one, so a model without weights only removes itself."""
+    found: dict[str, Manifest] = {}
+    for model_id in model_ids:
+        try:
+            manifest = (await chain.model_manifests([model_id]))[0]
+        except ManifestCountMismatch:
+            continue
+        if manifest.decryption_key:
+            found[model_id] = manifest
+    return found
+
+
+def ensure_ray() -> None:
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
+
+
+class SubmissionRun:
+    def __init__(self, config: SubmitConfig, chain: Chain, submitter: Submitter, loop: asyncio.Runner) -> None:
+        self.config, self.chain, self.submitter, self.loop = config, chain, submitter, loop
+        self.report = SubmitReport()
+        self.seen: set[int] = set()
+
+    def _finished(self) -> bool:
+        s = self.config.submit
+        return (s.max_samples is not None and self.report.samples >= s.max_samples) or (
+            s.max_fills is not None and len(self.report.fills) >= s.max_fills
+        )
+
+    def run(self) -> SubmitReport:
+        while not self._finished():
+            epoch = self.loop.run(self.chain.info()).epoch
+            targets = self.loop.run(self.chain.all_targets("open"))
+            if not targets:
+                log.info("no open targets in epoch %d; waiting for the next epoch", epoch)
+                self.loop.run(self.chain.wait_for_next_epoch())
+                continue
+            if not self._pipeline(epoch, targets):
+                break  # the source is exhausted
+        log.info("done: %s", self.report.line())
+        return self.report
+
+    def _pipeline(self, epoch: int, targets: list[Target]) -> bool:
+        """Score until the source ends (False) or the epoch changes / a limit is hit (True)."""
+        union = sorted({m for t in targets for m in t.model_ids})
+        manifests = self.loop.run(_manifests(self.chain, union))
+        plan = ScoringPlan(model_config=_model_kwargs(architecture_for(self.config)), manifests=manifests,
+                           targets=targets)
+        model_ids = sorted(manifests)
+        live = {t.id: t for t in targets}
+        log.info("epoch %d: %d open targets, scoring with %d models", epoch, len(targets), len(model_ids))
+        for batch in score_stream(self.config.data, plan, pool_settings(self.config)):
+            self._take(batch, model_ids, live)
+            if self._finished():
+                return True
+            if self.loop.run(self.chain.info()).epoch != epoch:
+                return True
+        return False
+
+    def _take(self, batch: dict[str, np.ndarray], model_ids: list[str], live: dict[str, Target]) -> None:
+        fresh = [i for i, sid in enumerate(batch["sample_id"].tolist()) if sid not in self.seen]
+        if not fresh:
+            return  # a retried batch already counted
+        self.seen.update(int(batch["sample_id"][i]) for i in fresh)
+        batch = {k: v[fresh] for k, v in batch.items()}
+        evaluations = evaluations_from_batch(batch, model_ids)
+        report = self.report
+        report.samples += len(fresh)
+        scored_models = np.isfinite(batch["losses"]).sum(axis=1)
+        chunks = np.array([-(-len(bytes(d)) // MAX_SEQ_LEN) for d in batch["data"]])
+        report.scored_tokens += int((chunks * scored_models).sum()) * MAX_SEQ_LEN
+        targets = list(live.values())
+        if targets:
+            self._near_misses(evaluations, targets)
+        for hit in sorted(find_hits(evaluations, targets), key=lambda h: h.distance):
+            report.hits += 1
+            if hit.target_id not in live or self._finished():
+                continue
+            data = bytes(batch["data"][hit.sample_index])
+            try:
+                tx = self.loop.run(self.submitter.submit(hit, data))
+            except (TargetNotOpen, TargetExpired) as exc:
+                log.info("target %s is gone (%s); dropping it", hit.target_id, exc.code)
+                live.pop(hit.target_id, None)
+                report.dropped_targets += 1
+                continue
+            report.fills.append(hit.target_id)
+            live.pop(hit.target_id, None)
+            log.info("filled %s with %d bytes: model %s, distance %.5f, loss %.5f (tx %s)",
+                     hit.target_id, len(data), hit.model_id, hit.distance, hit.loss, tx.digest)
+            self._refresh(live, set(model_ids))
+        report.maybe_log(self.config.submit.progress_interval_s)
+
+    def _refresh(self, live: dict[str, Target], scorable: set[str]) -> None:
+        """After a fill: the chain spawned a replacement; score against it if its models are loaded."""
+        current = self.loop.run(self.chain.all_targets("open"))
+        live.clear()
+        live.update({t.id: t for t in current if any(m in scorable for m in t.model_ids)})
+
+    def _near_misses(self, evaluations: Mapping[str, Sequence[Evaluation]], targets: list[Target]) -> None:
+        result = scan(evaluations, targets)
+        finite = result.distances[np.isfinite(result.distances)]
+        if finite.size:
+            self.report.best_distance = min(self.report.best_distance, float(finite.min()))
+        margin = self.config.submit.near_miss_margin
+        thresholds = np.array([t.distance_threshold for t in targets], np.float32)[:, None]
+        near = (result.distances > thresholds) & (result.distances <= thresholds + margin)
+        for t_index, s in zip(*np.nonzero(near), strict=True):
+            log.info("near miss: sample %d is %.5f from target %s (threshold %.5f)",
+                     s, result.distances[t_index, s], targets[t_index].id, thresholds[t_index, 0])
+
+
+def _model_kwargs(arch: ArchitectureSettings) -> dict[str, int]:
+    return arch.model_dump(include={"embedding_dim", "pwff_hidden_dim", "num_layers", "num_heads"})
+
+
+def run_submitter(config: SubmitConfig, chain: Chain | None = None) -> SubmitReport:
+    """Run the submitter until the source ends or a limit is reached."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    ensure_ray()
+    with asyncio.Runner() as loop:
+        chain = chain or loop.run(open_chain(config.chain))
+        submitter = DirectSubmitter(chain, load_keypair(config.wallet), open_blob_store(config.storage))
+        try:
+            return SubmissionRun(config, chain, submitter, loop).run()
+        finally:
+            loop.run(chain.close())
+
+
+__all__ = ["SubmissionRun", "architecture_for", "run_submitter"]

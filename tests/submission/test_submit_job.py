@@ -1,0 +1,84 @@
+"""The submitter fills targets on the simulated network, with the scoring pool on Ray, and what it
+submits passes the validators' audit: same winner, loss and distance on re-scoring (§1.8)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import SecretStr
+from soma_sdk import Keypair
+
+from soma_ray.chain.sim import SimChain
+from soma_ray.chain.sim.genesis import model_config
+from soma_ray.config.models import ChainConfig, LocalStorageConfig, StorageConfig, SubmitConfig, WalletConfig
+from soma_ray.data.config import DataConfig
+from soma_ray.protocol.commitments import canonical_address, commitment
+from soma_ray.scoring import ModelStore, evaluate, select
+from soma_ray.storage import BlobHTTPServer
+from soma_ray.submission.job import run_submitter
+from tests.conftest import small_sim_settings
+
+
+def within_audit_tolerance(x: float, y: float) -> bool:
+    """burn's Tolerance::permissive (§1.8)."""
+    return x == y or abs(x - y) < max(0.01, 0.01 * max(abs(x), abs(y)))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Any:
+    blobs = tmp_path / "sim" / "blobs"
+    blobs.mkdir(parents=True)
+    server = BlobHTTPServer(blobs).start()
+    sim = SimChain(small_sim_settings(tmp_path, blob_url=server.url))
+    yield tmp_path, server, sim
+    server.stop()
+
+
+def test_submitter_fills_targets_that_pass_the_audit(world: Any, ray_session: Any) -> None:
+    root, server, sim = world
+    keypair = Keypair.generate()
+    for _ in range(2):
+        asyncio.run(sim.faucet(keypair.address()))
+    corpus = root / "corpus.txt"
+    corpus.write_text("\n".join(f"sample {i}: " + "abc " * (i % 13 + 1) for i in range(120)))
+    config = SubmitConfig(
+        chain=ChainConfig(network="sim", sim=sim.settings),
+        storage=StorageConfig(kind="local", local=LocalStorageConfig(root=root / "sim" / "blobs", base_url=server.url)),
+        wallet=WalletConfig(secret_key=SecretStr(keypair.to_secret_key())),
+        data=DataConfig(source="text", path=corpus, text_unit="line"),
+        scoring={"batch_samples": 16, "cache_dir": root / "cache"},
+        submit={"max_fills": 3, "progress_interval_s": 1},
+    )
+    report = run_submitter(config, chain=sim)
+
+    assert len(report.fills) == 3 and report.samples > 0 and report.scored_tokens > 0
+    store = ModelStore(root / "audit-cache", model_config(sim.settings.architecture))
+    db = sqlite3.connect(sim.db_path)
+    for target_id in report.fills:
+        target = asyncio.run(sim.get_target(target_id))
+        assert target.status == "filled" and target.submitter == canonical_address(keypair.address())
+        data = asyncio.run(sim.fetch_submission_data(target_id))  # downloaded from the uploaded URL
+        assert target.data_url is not None and target.data_url.startswith(server.url)
+        distance, loss_json = db.execute(
+            "SELECT winning_distance, winning_loss FROM targets WHERE id = ?", (target_id,)
+        ).fetchone()
+        # the validators' audit: all of the target's models, seed 0, the official algorithm
+        manifests = asyncio.run(sim.model_manifests(target.model_ids))
+        evaluations = [evaluate(store.get(m, man), [data])[0] for m, man in zip(target.model_ids, manifests)]
+        winner, audit_loss, _, audit_distance = select(evaluations, target.embedding)
+        assert target.model_ids[winner] == target.winning_model_id
+        assert len(json.loads(loss_json)) == 1
+        assert within_audit_tolerance(json.loads(loss_json)[0], audit_loss)
+        assert within_audit_tolerance(distance, audit_distance)
+        assert json.loads(loss_json)[0] == pytest.approx(audit_loss, rel=1e-5)
+        assert distance <= target.distance_threshold
+        assert commitment(data) == db.execute(
+            "SELECT data_checksum FROM targets WHERE id = ?", (target_id,)
+        ).fetchone()[0]
+    assert np.isfinite(report.best_distance)

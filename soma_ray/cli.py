@@ -114,6 +114,23 @@ def run(ctx: typer.Context) -> None:
 
 
 @app.command()
+def submit(ctx: typer.Context) -> None:
+    """Score a data source on the Ray pool and submit each target's best hit (needs a kind: submit recipe)."""
+    from soma_ray.config import SubmitConfig
+    from soma_ray.submission.job import run_submitter
+
+    options: Options = ctx.obj
+
+    def go() -> str:
+        config = options.load() if options.config_file else load_config(SubmitConfig, None, options.overrides)
+        if not isinstance(config, SubmitConfig):
+            raise ConfigError(f"{options.config_file}: kind: `submit` needs a kind: submit recipe, got {config.kind!r}")
+        return run_submitter(config).line()
+
+    console.print(guarded(go))
+
+
+@app.command()
 def status(ctx: typer.Context) -> None:
     """Network, epoch, threshold, open targets and (if a wallet exists) its balance."""
 

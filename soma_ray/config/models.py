@@ -127,7 +127,7 @@ class SubmitConfig(JobConfig):
 
     kind: Literal["submit"] = "submit"
     scoring: ScoringSection = Field(default_factory=ScoringSection)
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: DataConfig
     submit: SubmitSection = Field(default_factory=SubmitSection)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 
 import numpy as np
 import ray
@@ -17,6 +18,7 @@ import ray
 from soma_ray.chain.base import Chain
 from soma_ray.chain.errors import ManifestCountMismatch, TargetExpired, TargetNotOpen
 from soma_ray.chain.factory import open_chain
+from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.chain.types import Manifest, Target
 from soma_ray.config.models import SubmitConfig
@@ -157,10 +159,11 @@ class SubmissionRun:
             self.report.best_distance = min(self.report.best_distance, float(finite.min()))
         margin = self.config.submit.near_miss_margin
         thresholds = np.array([t.distance_threshold for t in targets], np.float32)[:, None]
-        near = (result.distances > thresholds) & (result.distances <= thresholds + margin)
-        for t_index, s in zip(*np.nonzero(near), strict=True):
-            log.info("near miss: sample %d is %.5f from target %s (threshold %.5f)",
-                     s, result.distances[t_index, s], targets[t_index].id, thresholds[t_index, 0])
+        gap = np.where(result.distances > thresholds, result.distances - thresholds, np.inf)
+        if np.isfinite(gap).any() and gap.min() <= margin:  # the closest miss of the batch only
+            t_index, s = np.unravel_index(np.argmin(gap), gap.shape)
+            log.info("near miss: a %d-sample batch came %.5f from target %s (threshold %.5f)",
+                     gap.shape[1], result.distances[t_index, s], targets[t_index].id, thresholds[t_index, 0])
 
 
 def _model_kwargs(arch: ArchitectureSettings) -> dict[str, int]:
@@ -171,7 +174,8 @@ def run_submitter(config: SubmitConfig, chain: Chain | None = None) -> SubmitRep
     """Run the submitter until the source ends or a limit is reached."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ensure_ray()
-    with asyncio.Runner() as loop:
+    serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
+    with serving, asyncio.Runner() as loop:
         chain = chain or loop.run(open_chain(config.chain))
         submitter = DirectSubmitter(chain, load_keypair(config.wallet), open_blob_store(config.storage))
         try:

@@ -10,7 +10,7 @@
 
 Both use `soma_ray.scoring.evaluate` (same math), so their losses must agree; the script checks it.
 
-    .venv/bin/python bench/scoring.py                       # CPU default, about a minute on 2 cores
+    .venv/bin/python bench/scoring.py                       # CPU default, ~1.5 min on 2 cores
     .venv/bin/python bench/scoring.py --full-v1 --device cuda --peak-tflops 495 --json out.json
 """
 
@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -43,6 +43,7 @@ from soma_ray.chain.types import Manifest, Target
 from soma_ray.protocol.commitments import commitment
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.scoring import evaluate, select
+from soma_ray.scoring.pool import READ_TASK_CPUS
 
 # Ray on these machines (design.md): loopback only, no auth token, no usage stats.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -64,37 +65,40 @@ def log(message: str) -> None:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description="Scored tokens/s of the soma-ray pool (a) vs an official-style per-request scorer (b).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     shape = p.add_argument_group("model shape (random weights)")
-    shape.add_argument("--width", type=int, default=64, help="embedding dim")
-    shape.add_argument("--layers", type=int, default=2)
-    shape.add_argument("--heads", type=int, default=4)
+    shape.add_argument("--width", type=int, default=64, help="embedding dim (default 64)")
+    shape.add_argument("--layers", type=int, default=2, help="default 2")
+    shape.add_argument("--heads", type=int, default=4, help="default 4")
     shape.add_argument("--ff", type=int, default=None, help="feed-forward hidden dim (default 4×width)")
-    shape.add_argument("--models", type=int, default=3, help="models per target")
+    shape.add_argument("--models", type=int, default=3, help="models per target (default 3)")
     shape.add_argument("--full-v1", action="store_true",
-                       help="V1 shape 2048/24/8/8192, 64 samples, 3 for (b) unless given (GPU machine)")
+                       help="V1 preset for a GPU machine: shape 2048/24/8/8192 (overrides the four flags above), "
+                            "256 samples, 3 of them for (b), unless given")
     data = p.add_argument_group("data")
-    data.add_argument("--samples", type=int, default=None, help="samples scored by the pool (default 96)")
+    data.add_argument("--samples", type=int, default=None, help="samples scored by the pool (default 192)")
     data.add_argument("--sample-bytes", default="1024..8192",
-                      help="sizes: 'MIN..MAX' (uniform) or a comma list cycled over the samples")
+                      help="sizes: 'MIN..MAX' (uniform) or a comma list cycled over the samples (default 1024..8192)")
     data.add_argument("--official-samples", type=int, default=None,
                       help="score only the first K samples on path (b) (default all; rates are per second)")
-    data.add_argument("--seed", type=int, default=0, help="seed for data, weights and target")
+    data.add_argument("--seed", type=int, default=0, help="seed for data, weights and target (default 0)")
     pool = p.add_argument_group("pool (a)")
     pool.add_argument("--actors", type=int, default=None, help="actors (default: CPU count on cpu, 1 on cuda)")
-    pool.add_argument("--cpus-per-actor", type=float, default=None, help="default: CPU count / actors")
+    pool.add_argument("--cpus-per-actor", type=float, default=None,
+                      help="default (CPUs − READ_TASK_CPUS) / actors: the pool's read task reserves a share of a CPU")
     pool.add_argument("--gpus-per-actor", type=float, default=None, help="default: 1/actors on cuda, 0 on cpu")
-    pool.add_argument("--rows-per-forward", type=int, default=16, help="1024-token chunks per forward pass")
-    pool.add_argument("--batch-samples", type=int, default=8, help="samples per actor call")
-    pool.add_argument("--precision", choices=["float32", "bf16-prefilter"], default="float32")
+    pool.add_argument("--rows-per-forward", type=int, default=None,
+                      help="1024-token chunks per forward pass (default 16; SIGReg sizes its CPU blocks to the cache)")
+    pool.add_argument("--batch-samples", type=int, default=None, help="samples per actor call (default 8 on cpu, 32 on cuda)")
+    pool.add_argument("--precision", choices=["float32", "bf16-prefilter"], default="float32", help="default float32")
     pool.add_argument("--target-threshold", type=float, default=2.0,
                       help="distance threshold of the bench target (bf16-prefilter only; 2.0 keeps every sample)")
     run = p.add_argument_group("run")
-    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    run.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="default cpu")
     run.add_argument("--peak-tflops", type=float, default=None,
                      help="device peak for MFU, e.g. 495 (H100 SXM TF32 dense); default: MFU not printed")
-    run.add_argument("--rtol", type=float, default=1e-5, help="relative tolerance of the loss agreement check")
+    run.add_argument("--rtol", type=float, default=1e-5,
+                     help="relative tolerance of the loss agreement check (default 1e-5)")
     run.add_argument("--skip-official", action="store_true", help="run the pool only")
     run.add_argument("--workdir", type=Path, default=None, help="where temp files go (default: system temp)")
     run.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the figures as JSON")
@@ -108,15 +112,18 @@ def apply_defaults(args: argparse.Namespace, p: argparse.ArgumentParser) -> None
     if args.full_v1:
         for name, value in V1.items():
             setattr(args, name, value)
-        args.samples = args.samples or 64
-        args.official_samples = args.official_samples or 3
+        args.samples = args.samples or 256
+        args.official_samples = args.official_samples or 3  # each request reloads 3 × 4.8 GB
     args.ff = args.ff or 4 * args.width
-    args.samples = args.samples or 96
+    args.samples = args.samples or 192
+    args.rows_per_forward = args.rows_per_forward or 16
+    args.batch_samples = args.batch_samples or (32 if args.device == "cuda" else 8)
     cpus = os.cpu_count() or 1
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device visible to torch")
     args.actors = args.actors or (1 if args.device == "cuda" else cpus)
-    args.cpus_per_actor = args.cpus_per_actor or max(1.0, cpus // args.actors)
+    # The pool's read task reserves READ_TASK_CPUS; the actors share the rest.
+    args.cpus_per_actor = args.cpus_per_actor or (cpus - READ_TASK_CPUS) / args.actors
     if args.gpus_per_actor is None:
         args.gpus_per_actor = 1.0 / args.actors if args.device == "cuda" else 0.0
     if args.device == "cuda" and args.gpus_per_actor <= 0:
@@ -241,7 +248,7 @@ def flops_per_token(args: argparse.Namespace, params: int) -> float:
 
     V1: 2·1.2097e9 + 4·24·1024·2048 = 2.62e9. SIGReg, softmax, norms and GELU are left out.
     """
-    return 2.0 * params + 4.0 * args.layers * MAX_SEQ_LEN * args.width
+    return 2.0 * params + 4.0 * int(args.layers) * MAX_SEQ_LEN * int(args.width)
 
 
 def count_params(args: argparse.Namespace) -> int:
@@ -274,7 +281,7 @@ def load_like_official(blob: ModelBlob, config: ModelConfig, device: torch.devic
     assert blob.manifest.decryption_key is not None
     plain = SomaClient.decrypt_weights(encrypted, blob.manifest.decryption_key)
     del encrypted
-    model = Model.load_bytes(plain, config)
+    model: Model = Model.load_bytes(plain, config)
     return model.eval().to(device=device, dtype=torch.float32)
 
 
@@ -323,25 +330,42 @@ def measure_official(args: argparse.Namespace, blobs: list[ModelBlob], samples: 
 
 
 class RssSampler:
-    """Samples the RSS of this process and of its ScoringActor descendants (Ray workers) until stopped."""
+    """Samples, until stopped, the RSS of this process and of its ScoringActor descendants (Ray workers),
+    and the CPU seconds of every descendant, to show where the pool's CPU time goes."""
 
-    def __init__(self, interval_s: float = 0.2) -> None:
-        import psutil  # a Ray dependency
+    def __init__(self, interval_s: float = 0.5) -> None:
+        import psutil  # type: ignore[import-untyped]  # a Ray dependency
 
         self._me = psutil.Process()
         self._interval = interval_s
         self.actor_peaks: dict[int, int] = {}
         self.driver_peak = 0
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid → (kind, CPU seconds so far)
+        self._start_cpu = self._cpu_s(self._me)
+        self._base = {proc.pid: self._cpu_s(proc) for proc in self._me.children(recursive=True)}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()
+
+    @staticmethod
+    def _cpu_s(proc: Any) -> float:
+        times = proc.cpu_times()
+        return float(times.user + times.system)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds while sampling: the driver, the scoring actors, every other Ray process."""
+        out = {"driver": self._cpu_s(self._me) - self._start_cpu, "actors": 0.0, "other Ray processes": 0.0}
+        for kind, seconds in self._cpu.values():
+            out[kind] += seconds
+        return out
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
@@ -353,14 +377,18 @@ class RssSampler:
         self.driver_peak = max(self.driver_peak, self._me.memory_info().rss)
         for proc in self._me.children(recursive=True):
             try:
-                if "ScoringActor" in " ".join(proc.cmdline()):
+                actor = "ScoringActor" in " ".join(proc.cmdline())
+                if actor:
                     self.actor_peaks[proc.pid] = max(self.actor_peaks.get(proc.pid, 0), proc.memory_info().rss)
+                kind = self._cpu.get(proc.pid, ("other Ray processes", 0.0))[0]
+                self._cpu[proc.pid] = ("actors" if actor else kind, self._cpu_s(proc) - self._base.get(proc.pid, 0.0))
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
 
 
 def start_ray(args: argparse.Namespace) -> float:
-    """A local Ray cluster on every core; returns how long ray.init took."""
+    """A local Ray cluster on every core, with Ray Data's per-session helper actors started by a
+    tiny dataset (as in a long-running job, where they outlive each pipeline). Returns the seconds."""
     import ray
 
     start = time.perf_counter()
@@ -370,6 +398,7 @@ def start_ray(args: argparse.Namespace) -> float:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ray.data.range(1).materialize()
     return time.perf_counter() - start
 
 
@@ -396,12 +425,45 @@ def pool_batches(args: argparse.Namespace, blobs: list[ModelBlob], target: Targe
 
 
 def steady_state(arrivals: list[Arrival], actors: int) -> tuple[float, float, int]:
-    """(seconds, chunks, batches) after every actor has delivered once, i.e. after warm-up."""
-    skip = min(actors, len(arrivals) - 1)
-    if skip < 1:
+    """(seconds, chunks, batches) after every actor has delivered once, i.e. after warm-up.
+
+    Needs at least `actors` batches after that point (else NaN): use more samples or smaller batches.
+    """
+    if len(arrivals) < 2 * actors:
         return math.nan, 0.0, 0
+    skip = actors
     window = arrivals[-1].at - arrivals[skip - 1].at
     return window, float(sum(a.chunks for a in arrivals[skip:])), len(arrivals) - skip
+
+
+def consume(batches: Iterator[dict[str, np.ndarray]], samples: list[bytes], models: int,
+            start: float) -> tuple[np.ndarray, list[Arrival]]:
+    """Drain the pool's stream: losses[sample_id, model] and when each batch arrived."""
+    losses = np.full((len(samples), models), np.nan)
+    arrivals: list[Arrival] = []
+    for batch in batches:
+        at = time.perf_counter() - start
+        ids = batch["sample_id"].tolist()
+        for row, sid in enumerate(ids):
+            assert bytes(batch["data"][row]) == samples[sid], "pool returned a sample out of place"
+            losses[sid] = batch["losses"][row]
+        arrivals.append(Arrival(at, sum(chunk_count(samples[s]) for s in ids)))
+    return losses, arrivals
+
+
+def timing_notes(arrivals: list[Arrival], actors: int, models: int) -> dict[str, Any]:
+    """First batch, warm-up (first batch minus one batch's compute) and the steady-state rate."""
+    window, steady_chunks, steady_batches = steady_state(arrivals, actors)
+    batch_s = window * actors / steady_batches if steady_batches else math.nan
+    first = arrivals[0].at if arrivals else math.nan
+    return {
+        "first_batch_s": first,
+        "warmup_s": first - batch_s,
+        "steady_tokens_per_s": steady_chunks * MAX_SEQ_LEN * models / window if window > 0 else math.nan,
+        "steady_batches": steady_batches,
+        "batches": len(arrivals),
+        "arrivals_s": [round(x.at, 3) for x in arrivals],
+    }
 
 
 def measure_pool(args: argparse.Namespace, blobs: list[ModelBlob], samples: list[bytes], target: Target,
@@ -411,40 +473,28 @@ def measure_pool(args: argparse.Namespace, blobs: list[ModelBlob], samples: list
     data_path = workdir / "samples.jsonl"
     write_jsonl(samples, data_path)
     ray_init_s = start_ray(args)
-    log(f"(a) pool: ray.init {ray_init_s:.1f} s; {args.actors} actor(s) × {args.cpus_per_actor:g} CPU"
+    log(f"(a) pool: ray.init + Ray Data start {ray_init_s:.1f} s; {args.actors} actor(s) × {args.cpus_per_actor:g} CPU"
         f"{f' × {args.gpus_per_actor:g} GPU' if args.gpus_per_actor else ''}, {len(samples)} samples")
-    losses = np.full((len(samples), len(blobs)), np.nan)
-    arrivals: list[Arrival] = []
     try:
         with RssSampler() as rss:
-            start = time.perf_counter()
-            for batch in pool_batches(args, blobs, target, data_path, workdir / "model-cache", max(args.sizes)):
-                at = time.perf_counter() - start
-                ids = batch["sample_id"].tolist()
-                for row, sid in enumerate(ids):
-                    assert bytes(batch["data"][row]) == samples[sid], "pool returned a sample out of place"
-                    losses[sid] = batch["losses"][row]
-                arrivals.append(Arrival(at, sum(chunk_count(samples[s]) for s in ids)))
+            start = time.perf_counter()  # the stream starts (plans, starts actors) on the first request
+            batches = pool_batches(args, blobs, target, data_path, workdir / "model-cache", max(args.sizes))
+            losses, arrivals = consume(batches, samples, len(blobs), start)
             seconds = time.perf_counter() - start
     finally:
         ray.shutdown()
-    window, steady_chunks, steady_batches = steady_state(arrivals, args.actors)
-    batch_s = window * args.actors / steady_batches if steady_batches else math.nan
+    actor_rss = [v / 2**20 for v in rss.actor_peaks.values()]
     notes = {
         "ray_init_s": ray_init_s,
-        "first_batch_s": arrivals[0].at if arrivals else math.nan,
-        "warmup_s": (arrivals[0].at - batch_s) if arrivals else math.nan,  # first batch minus one batch's compute
-        "steady_tokens_per_s": steady_chunks * MAX_SEQ_LEN * len(blobs) / window if window > 0 else math.nan,
-        "steady_batches": steady_batches,
-        "batches": len(arrivals),
-        "actor_peak_rss_mib": [v / 2**20 for v in rss.actor_peaks.values()],
+        **timing_notes(arrivals, args.actors, len(blobs)),
+        "actor_peak_rss_mib": actor_rss,
         "driver_peak_rss_mib": rss.driver_peak / 2**20,
+        "cpu_seconds": rss.cpu_seconds(),
         "f32_scored_samples": int(np.isfinite(losses).all(axis=1).sum()),
     }
     winners = [int(np.argmin(row)) if np.isfinite(row).all() else -1 for row in losses]
-    actor_peak = max(notes["actor_peak_rss_mib"], default=math.nan)
     return PathResult(f"(a) pool, {args.actors} actor(s)", len(samples), sum(map(chunk_count, samples)), len(blobs),
-                      seconds, actor_peak, losses, winners, notes)
+                      seconds, max(actor_rss, default=math.nan), losses, winners, notes)
 
 
 # -- comparison and report ----------------------------------------------------------------------
@@ -480,47 +530,60 @@ def fmt_mib(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.0f} MiB"
 
 
+def table_rows(a: PathResult, b: PathResult | None) -> list[tuple[str, float, float, float, str]]:
+    """(path, seconds, samples/s, tokens/s, peak memory) per line of the table."""
+    actors = a.notes["actor_peak_rss_mib"]
+    steady = a.notes["steady_tokens_per_s"]
+    tokens_per_sample = a.chunks * MAX_SEQ_LEN * a.models / a.samples
+    rows = [
+        (a.name, a.seconds, a.samples_per_s, a.tokens_per_s,
+         f"actors (sampled): max {fmt_mib(max(actors, default=math.nan))}, sum {fmt_mib(sum(actors or [math.nan]))}"),
+        ("  steady state, after warm-up", math.nan, steady / tokens_per_sample, steady,
+         f"driver: {fmt_mib(a.notes['driver_peak_rss_mib'])}"),
+    ]
+    if b is not None:
+        rows.append((b.name, b.seconds, b.samples_per_s, b.tokens_per_s, f"process: {fmt_mib(b.peak_rss_mib)}"))
+    return rows
+
+
 def print_report(args: argparse.Namespace, a: PathResult, b: PathResult | None, agreement: Agreement | None,
                  flops: float, params: int) -> None:
     show_mfu = args.device == "cuda" and args.peak_tflops is not None
-    print(f"\nmodels: {args.models} × width {args.width}, {args.layers} layers, {args.heads} heads, ff {args.ff} "
-          f"({params:,} params); device {args.device}; precision {args.precision}; rows/forward "
-          f"{args.rows_per_forward}; batch {args.batch_samples} samples")
-    print(f"data: {a.samples} samples, {min(args.sizes)}..{max(args.sizes)} bytes, {a.chunks} chunks "
-          f"(b scores the first {b.samples if b else 0})")
-    print(f"FLOPs/token assumed: 2·params + 4·layers·1024·width = {flops / 1e9:.4g} GFLOP (forward only; "
-          "SIGReg/softmax/norms excluded)")
-    header = f"{'path':<28}{'seconds':>9}{'samples/s':>11}{'tokens/s':>12}{'peak memory':>34}"
-    print("\n" + header + ("   MFU" if show_mfu else ""))
-    print("-" * (len(header) + (6 if show_mfu else 0)))
-    actors = a.notes["actor_peak_rss_mib"]
-    rows: list[tuple[str, float, float, float, str]] = [
-        (a.name, a.seconds, a.samples_per_s, a.tokens_per_s,
-         f"actor RSS max {fmt_mib(max(actors, default=math.nan))}, sum {fmt_mib(sum(actors) if actors else math.nan)}"),
-    ]
-    steady = a.notes["steady_tokens_per_s"]
-    rows.append(("  steady state (after warm-up)", math.nan, steady / (a.tokens_per_s / a.samples_per_s),
-                 steady, f"driver RSS {fmt_mib(a.notes['driver_peak_rss_mib'])}"))
-    if b is not None:
-        rows.append((b.name, b.seconds, b.samples_per_s, b.tokens_per_s, f"process RSS {fmt_mib(b.peak_rss_mib)}"))
-    for name, secs, sps, tps, mem in rows:
-        line = f"{name:<28}{'' if math.isnan(secs) else f'{secs:.2f}':>9}{sps:>11.2f}{tps:>12,.0f}{mem:>34}"
-        print(line + (f"{mfu(tps, flops, args.peak_tflops):>6.1%}" if show_mfu else ""))
-    print(f"\n(a) ray.init {a.notes['ray_init_s']:.1f} s (not counted); first batch after "
-          f"{a.notes['first_batch_s']:.1f} s; warm-up (pool start + model download/load) ≈ "
-          f"{a.notes['warmup_s']:.1f} s; steady state over {a.notes['steady_batches']} of {a.notes['batches']} batches")
+    print(f"\nmodels: {args.models} × (width {args.width}, {args.layers} layers, {args.heads} heads, ff {args.ff}; "
+          f"{params:,} params), random weights, encrypted")
+    print(f"data:   {a.samples} samples of {min(args.sizes)}..{max(args.sizes)} bytes = {a.chunks} chunks; "
+          f"(b) scores the first {b.samples if b else 0}")
+    print(f"pool:   {args.actors} actor(s) × {args.cpus_per_actor:g} CPU × {args.gpus_per_actor:g} GPU, "
+          f"torch threads {max(1, math.floor(args.cpus_per_actor))} each (Ray: OMP_NUM_THREADS = ⌊CPUs⌋ ≥ 1); "
+          f"batch {args.batch_samples} samples; "
+          f"{args.rows_per_forward} rows/forward; {args.precision}; device {args.device}")
+    print(f"FLOPs/token assumed: 2·params + 4·layers·1024·width = {flops / 1e9:.4g} GFLOP "
+          "(forward only; SIGReg, softmax, norms excluded)")
+    header = f"{'path':<30}{'seconds':>9}{'samples/s':>11}{'tokens/s':>12}   {'peak RSS'}"
+    print("\n" + header)
+    print("-" * 100)
+    for name, secs, sps, tps, mem in table_rows(a, b):
+        shown_secs = "" if math.isnan(secs) else f"{secs:.2f}"
+        extra = f"   MFU {mfu(tps, flops, args.peak_tflops):.1%}" if show_mfu else ""
+        print(f"{name:<30}{shown_secs:>9}{sps:>11.2f}{tps:>12,.0f}   {mem}{extra}")
+    print(f"\n(a) ray.init + Ray Data start {a.notes['ray_init_s']:.1f} s (not counted); first batch after {a.notes['first_batch_s']:.1f} s; "
+          f"warm-up (pool start + model download/load) ≈ {a.notes['warmup_s']:.1f} s; steady state over "
+          f"{a.notes['steady_batches']} of {a.notes['batches']} batches")
+    cpu = ", ".join(f"{kind} {sec:.1f}" for kind, sec in a.notes["cpu_seconds"].items())
+    print(f"(a) CPU seconds while streaming ({a.seconds:.1f} s × {os.cpu_count()} CPUs): {cpu}")
     if args.precision == "bf16-prefilter":
-        print(f"(a) bf16 pre-filter kept {a.notes['f32_scored_samples']}/{a.samples} samples for float32")
+        print(f"(a) the bf16 pre-filter kept {a.notes['f32_scored_samples']}/{a.samples} samples for float32")
     if b is not None:
         share = b.notes["load_s"] / (b.notes["load_s"] + b.notes["eval_s"])
-        print(f"(b) time in read+verify+decrypt+build: {b.notes['load_s']:.2f} s ({share:.0%}), in evaluate: "
+        print(f"(b) read+verify+decrypt+build {b.notes['load_s']:.2f} s ({share:.0%}), evaluate "
               f"{b.notes['eval_s']:.2f} s; torch threads {b.notes['torch_threads']}")
         print(f"\nratio (a)/(b) scored tokens/s: {a.tokens_per_s / b.tokens_per_s:.2f}× "
-              f"(steady state: {steady / b.tokens_per_s:.2f}×)")
+              f"(steady state: {a.notes['steady_tokens_per_s'] / b.tokens_per_s:.2f}×)")
     if agreement is not None:
         print(f"results agree: {'yes' if agreement.ok else 'no'} (max relative loss difference "
               f"{agreement.max_rel:.2e} over {agreement.pairs} (sample, model) pairs, rtol {args.rtol:g}; "
               f"winners equal {agreement.winners_equal}/{agreement.winners_compared})")
+    sys.stdout.flush()  # before the stderr lines that follow
 
 
 def write_json(path: Path, args: argparse.Namespace, a: PathResult, b: PathResult | None,

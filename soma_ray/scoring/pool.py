@@ -35,6 +35,9 @@ from soma_ray.scoring.sigreg import NoiseBank
 from soma_ray.scoring.store import ModelStore
 
 log = logging.getLogger(__name__)
+# The one read task mostly waits on I/O; a whole CPU for it would starve the scorers on a
+# small node (actors × CPUs = node CPUs would never start streaming).
+READ_TASK_CPUS = 0.25
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class PoolSettings:
     min_actors: int = 1
     max_actors: int = 1
     num_gpus: float = 0.0  # per actor; fractions share a GPU
-    num_cpus: float = 1.0  # per actor
+    num_cpus: float = 1.0  # per actor (the read task takes READ_TASK_CPUS more)
     batch_samples: int = 32  # samples per map_batches call
     block_samples: int = 32  # samples per block from the source
     rows_per_forward: int = 16  # 1024-token chunks per forward pass
@@ -177,6 +180,7 @@ def score_stream(
     dataset = ray.data.read_datasource(
         ByteStreamDatasource(data, settings.block_samples),
         label_selector={"ray.io/node-id": here},  # local paths exist on the driver's node
+        num_cpus=READ_TASK_CPUS,
     ).map_batches(
         ScoringActor,
         fn_constructor_kwargs={"plan": plan, "settings": settings},

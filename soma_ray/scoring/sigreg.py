@@ -46,7 +46,15 @@ class NoiseBank:
         return torch.stack([self.get(k) for k in batch_indices])
 
 
-def sigreg_sums(h: torch.Tensor, projections: torch.Tensor, token_block: int = 256) -> torch.Tensor:
+def auto_token_block(rows: int, device: torch.device) -> int:
+    """Tokens per SIGReg step: on CPU keep each [rows, block, 256] temporary cache-sized
+    (measured: rows·block ≈ 512 runs ~2.5× faster than 16·256); on GPUs go wide."""
+    if device.type == "cpu":
+        return max(8, 512 // max(rows, 1))
+    return min(1024, max(64, (1 << 24) // (max(rows, 1) * 256)))
+
+
+def sigreg_sums(h: torch.Tensor, projections: torch.Tensor, token_block: int | None = None) -> torch.Tensor:
     """Σ over each sequence's tokens of the per-token SIGReg statistic: [N] float32.
 
     cos(t_k·x) and sin(t_k·x) for t_k = k·dt come from one cos/sin of dt·x and the angle-addition
@@ -56,6 +64,7 @@ def sigreg_sums(h: torch.Tensor, projections: torch.Tensor, token_block: int = 2
     """
     t, phi, w = _grid(h.device)
     dt = float(t[1])
+    token_block = token_block or auto_token_block(h.shape[0], h.device)
     total = torch.zeros(h.shape[0], dtype=torch.float32, device=h.device)
     for start in range(0, h.shape[1], token_block):
         x = torch.bmm(h[:, start : start + token_block].float(), projections)  # [N, b, 256]

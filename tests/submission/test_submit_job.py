@@ -21,7 +21,9 @@ from soma_ray.data.config import DataConfig
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.scoring import ModelStore, evaluate, select
 from soma_ray.storage import BlobHTTPServer
-from soma_ray.submission.job import run_submitter
+from soma_ray.storage.factory import open_blob_store
+from soma_ray.submission.job import SubmissionRun, run_submitter
+from soma_ray.submission.submitter import DirectSubmitter
 from tests.conftest import small_sim_settings
 
 
@@ -82,3 +84,36 @@ def test_submitter_fills_targets_that_pass_the_audit(world: Any, ray_session: An
             "SELECT data_checksum FROM targets WHERE id = ?", (target_id,)
         ).fetchone()[0]
     assert np.isfinite(report.best_distance)
+
+
+def test_a_target_filled_by_someone_else_is_dropped(world: Any) -> None:
+    root, server, sim = world
+    me, rival = Keypair.generate(), Keypair.generate()
+    for who in (me, rival):
+        asyncio.run(sim.faucet(who.address()))
+    target = asyncio.run(sim.all_targets("open"))[0]
+    asyncio.run(sim.submit_data(
+        rival, target.id, data=b"first", data_url=f"{server.url}/x", model_id=target.model_ids[0],
+        embedding=target.embedding, distance_score=0.0, loss_score=[1.0],
+    ))
+    config = SubmitConfig(
+        chain=ChainConfig(network="sim", sim=sim.settings),
+        storage=StorageConfig(kind="local", local=LocalStorageConfig(root=root / "sim" / "blobs", base_url=server.url)),
+        wallet=WalletConfig(secret_key=SecretStr(me.to_secret_key())),
+        data=DataConfig(source="text", path=root),
+    )
+    store = open_blob_store(config.storage)
+    model_ids = sorted(target.model_ids)
+    batch = {  # one sample whose every model embedding points straight at the target: a sure hit
+        "sample_id": np.array([0]),
+        "data": np.array([b"second"], dtype=object),
+        "losses": np.ones((1, len(model_ids)), np.float32),
+        "embeddings": np.tile(target.embedding, (1, len(model_ids), 1)).astype(np.float32),
+    }
+    with asyncio.Runner() as loop:
+        run = SubmissionRun(config, sim, DirectSubmitter(sim, me, store), loop)
+        live = {target.id: target}
+        run._take(batch, model_ids, live)
+    assert run.report.hits == 1 and run.report.fills == [] and run.report.dropped_targets == 1
+    assert live == {}
+    assert asyncio.run(sim.get_target(target.id)).submitter == canonical_address(rival.address())

@@ -51,6 +51,18 @@ def fund(sim: SimChain) -> FundFn:
     return make
 
 
+@pytest.fixture
+def served_sim(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A small network whose blobs (genesis weights, uploads) are served over real HTTP."""
+    from soma_ray.storage import BlobHTTPServer
+
+    blobs = tmp_path / "sim" / "blobs"
+    blobs.mkdir(parents=True)
+    server = BlobHTTPServer(blobs).start()
+    yield SimChain(small_sim_settings(tmp_path, blob_url=server.url)), server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def ray_session():  # type: ignore[no-untyped-def]
     """One local Ray cluster for the whole test session (design.md: not one per test)."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from soma_ray.data.errors import DataError, SkipLog, first_line
 
-__all__ = ["HuggingFaceSource", "check_columns", "dataset_label", "iter_rows", "open_dataset", "sample_bytes"]
+__all__ = ["HubDataset", "HuggingFaceSource", "check_columns", "dataset_label", "iter_rows", "open_dataset", "sample_bytes"]
 
 
 def dataset_label(dataset: str, name: str | None, split: str, data_files: str | Sequence[str] | None) -> str:
@@ -69,6 +70,29 @@ def open_dataset(
     if shuffle_buffer > 0:
         stream = stream.shuffle(buffer_size=shuffle_buffer, seed=seed)
     return stream
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """Where a streaming dataset lives: shared by the plain and the Stack v2 sources."""
+
+    dataset: str
+    name: str | None = None
+    split: str = "train"
+    revision: str | None = None
+    data_files: str | Sequence[str] | None = None
+    shuffle_buffer: int = 0
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return dataset_label(self.dataset, self.name, self.split, self.data_files)
+
+    def open(self) -> Any:
+        return open_dataset(
+            self.dataset, name=self.name, split=self.split, revision=self.revision,
+            data_files=self.data_files, shuffle_buffer=self.shuffle_buffer, seed=self.seed,
+        )
 
 
 def iter_rows(stream: Any, label: str = "dataset") -> Iterator[Mapping[str, Any]]:
@@ -129,26 +153,12 @@ class HuggingFaceSource:
         shuffle_buffer: int = 0,
         seed: int = 0,
     ) -> None:
-        self.dataset = dataset
+        self.hub = HubDataset(dataset, name, split, revision, data_files, shuffle_buffer, seed)
         self.column = column
-        self.name = name
-        self.split = split
-        self.revision = revision
-        self.data_files = data_files
-        self.shuffle_buffer = shuffle_buffer
-        self.seed = seed
-        self.label = dataset_label(dataset, name, split, data_files)
+        self.label = self.hub.label
 
     def open(self) -> Any:
-        return open_dataset(
-            self.dataset,
-            name=self.name,
-            split=self.split,
-            revision=self.revision,
-            data_files=self.data_files,
-            shuffle_buffer=self.shuffle_buffer,
-            seed=self.seed,
-        )
+        return self.hub.open()
 
     def __iter__(self) -> Iterator[bytes]:
         stream = self.open()

@@ -7,7 +7,7 @@ sources hold no open files or clients between iterations, so they pickle (Ray ca
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from soma_ray.data.config import DataConfig
 from soma_ray.data.filters import FilterStats, apply_filters
@@ -42,24 +42,10 @@ def make_source(config: DataConfig, stats: FilterStats | None = None) -> ByteSou
     if config.source == "files":
         return LocalFilesSource(config.local_paths, config.globs, max_bytes=config.max_bytes, stats=stats)
     if config.source == "huggingface":
-        return HuggingFaceSource(
-            config.dataset_id,
-            column=config.column_name,
-            name=config.name,
-            split=config.split,
-            revision=config.revision,
-            data_files=config.data_files,
-            shuffle_buffer=config.shuffle_buffer,
-            seed=config.seed,
-        )
+        return HuggingFaceSource(config.dataset_id, column=config.column_name, **_hub_settings(config))
     return StackV2Source(
         config.dataset_id,
-        name=config.name,
-        split=config.split,
-        revision=config.revision,
-        data_files=config.data_files,
-        shuffle_buffer=config.shuffle_buffer,
-        seed=config.seed,
+        **_hub_settings(config),
         blob_column=config.column_name,
         bucket=config.s3_bucket,
         prefix=config.s3_prefix,
@@ -70,6 +56,11 @@ def make_source(config: DataConfig, stats: FilterStats | None = None) -> ByteSou
         max_bytes=config.max_bytes,
         stats=stats,
     )
+
+
+def _hub_settings(config: DataConfig) -> dict[str, Any]:
+    """The dataset-locating settings both Hugging Face sources take."""
+    return config.model_dump(include={"name", "split", "revision", "data_files", "shuffle_buffer", "seed"})
 
 
 def build_source(config: DataConfig, stats: FilterStats | None = None) -> Iterator[bytes]:

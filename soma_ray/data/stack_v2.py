@@ -22,7 +22,7 @@ from typing import Any
 from soma_ray.data.config import STACK_V2_BUCKET, STACK_V2_DATASET
 from soma_ray.data.errors import DataError, SkipLog, first_line
 from soma_ray.data.filters import FilterStats
-from soma_ray.data.hf import check_columns, dataset_label, iter_rows, open_dataset
+from soma_ray.data.hf import HubDataset, check_columns, iter_rows
 
 __all__ = ["StackV2Source"]
 
@@ -110,13 +110,7 @@ class StackV2Source:
     ) -> None:
         if workers < 1:
             raise DataError(f"download workers must be at least 1, got {workers}")
-        self.dataset = dataset
-        self.name = name
-        self.split = split
-        self.revision = revision
-        self.data_files = data_files
-        self.shuffle_buffer = shuffle_buffer
-        self.seed = seed
+        self.hub = HubDataset(dataset, name, split, revision, data_files, shuffle_buffer, seed)
         self.blob_column = blob_column
         self.encoding_column = encoding_column
         self.length_column = length_column
@@ -129,7 +123,7 @@ class StackV2Source:
         self.max_bytes = max_bytes
         self.max_consecutive_failures = max_consecutive_failures
         self.stats = stats
-        self.label = dataset_label(dataset, name, split, data_files)
+        self.label = self.hub.label
 
     def client(self) -> Any:
         """An anonymous (unsigned) S3 client, as the public Software Heritage bucket needs."""
@@ -150,15 +144,7 @@ class StackV2Source:
 
     def rows(self) -> Iterator[Mapping[str, Any]]:
         """The dataset rows (blob ids and metadata), streamed."""
-        stream = open_dataset(
-            self.dataset,
-            name=self.name,
-            split=self.split,
-            revision=self.revision,
-            data_files=self.data_files,
-            shuffle_buffer=self.shuffle_buffer,
-            seed=self.seed,
-        )
+        stream = self.hub.open()
         check_columns(stream, [self.blob_column], self.label)
         return iter_rows(stream, self.label)
 

@@ -99,7 +99,7 @@ class SubmissionRun:
         """Score until the source ends (False) or the epoch changes / a limit is hit (True)."""
         union = sorted({m for t in targets for m in t.model_ids})
         manifests = self.loop.run(_manifests(self.chain, union))
-        plan = ScoringPlan(model_config=_model_kwargs(architecture_for(self.config)), manifests=manifests,
+        plan = ScoringPlan(model_config=architecture_for(self.config).shape(), manifests=manifests,
                            targets=targets)
         model_ids = sorted(manifests)
         live = {t.id: t for t in targets}
@@ -164,10 +164,6 @@ class SubmissionRun:
             t_index, s = np.unravel_index(np.argmin(gap), gap.shape)
             log.info("near miss: a %d-sample batch came %.5f from target %s (threshold %.5f)",
                      gap.shape[1], result.distances[t_index, s], targets[t_index].id, thresholds[t_index, 0])
-
-
-def _model_kwargs(arch: ArchitectureSettings) -> dict[str, int]:
-    return arch.model_dump(include={"embedding_dim", "pwff_hidden_dim", "num_layers", "num_heads"})
 
 
 def run_submitter(config: SubmitConfig, chain: Chain | None = None) -> SubmitReport:

@@ -16,28 +16,20 @@ import numpy as np
 import psutil
 import pytest
 
-from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.genesis import model_config
 from soma_ray.data.config import DataConfig
 from soma_ray.scoring import ModelStore, evaluate, find_hits
 from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
-from soma_ray.storage import BlobHTTPServer
-from tests.conftest import small_sim_settings
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Any:
-    blobs = tmp_path / "sim" / "blobs"
-    blobs.mkdir(parents=True)
-    server = BlobHTTPServer(blobs).start()
-    sim = SimChain(small_sim_settings(tmp_path, blob_url=server.url))
+def world(tmp_path: Path, served_sim: Any) -> Any:
+    sim, _ = served_sim
     targets = asyncio.run(sim.all_targets("open"))
     ids = sorted({m for t in targets for m in t.model_ids})
     manifests = dict(zip(ids, asyncio.run(sim.model_manifests(ids)), strict=True))
-    arch = sim.settings.architecture.model_dump(include={"embedding_dim", "pwff_hidden_dim", "num_layers", "num_heads"})
-    plan = ScoringPlan(model_config=arch, manifests=manifests, targets=targets)
-    yield tmp_path, sim, plan
-    server.stop()
+    plan = ScoringPlan(model_config=sim.settings.architecture.shape(), manifests=manifests, targets=targets)
+    return tmp_path, sim, plan
 
 
 def corpus(root: Path, count: int, size: int) -> DataConfig:

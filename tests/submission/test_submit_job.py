@@ -14,17 +14,14 @@ import pytest
 from pydantic import SecretStr
 from soma_sdk import Keypair
 
-from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.genesis import model_config
 from soma_ray.config.models import ChainConfig, LocalStorageConfig, StorageConfig, SubmitConfig, WalletConfig
 from soma_ray.data.config import DataConfig
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.scoring import ModelStore, evaluate, select
-from soma_ray.storage import BlobHTTPServer
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.submission.job import SubmissionRun, run_submitter
 from soma_ray.submission.submitter import DirectSubmitter
-from tests.conftest import small_sim_settings
 
 
 def within_audit_tolerance(x: float, y: float) -> bool:
@@ -33,13 +30,9 @@ def within_audit_tolerance(x: float, y: float) -> bool:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Any:
-    blobs = tmp_path / "sim" / "blobs"
-    blobs.mkdir(parents=True)
-    server = BlobHTTPServer(blobs).start()
-    sim = SimChain(small_sim_settings(tmp_path, blob_url=server.url))
-    yield tmp_path, server, sim
-    server.stop()
+def world(tmp_path: Path, served_sim: Any) -> Any:
+    sim, server = served_sim
+    return tmp_path, server, sim
 
 
 def test_submitter_fills_targets_that_pass_the_audit(world: Any, ray_session: Any) -> None:

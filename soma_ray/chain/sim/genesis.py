@@ -41,13 +41,7 @@ def genesis_owner() -> Keypair:
 
 
 def model_config(arch: ArchitectureSettings) -> ModelConfig:
-    return ModelConfig(
-        dropout_rate=0.0,
-        embedding_dim=arch.embedding_dim,
-        pwff_hidden_dim=arch.pwff_hidden_dim,
-        num_layers=arch.num_layers,
-        num_heads=arch.num_heads,
-    )
+    return ModelConfig(dropout_rate=0.0, **arch.shape())
 
 
 def genesis_weights(arch: ArchitectureSettings, index: int) -> bytes:

@@ -35,6 +35,10 @@ class ArchitectureSettings(BaseModel):
             return {**_PRESETS[raw.get("preset", "small")], **raw}
         return raw
 
+    def shape(self) -> dict[str, int]:
+        """The keyword arguments of soma-models' `ModelConfig` (besides dropout)."""
+        return self.model_dump(include={"embedding_dim", "pwff_hidden_dim", "num_layers", "num_heads"})
+
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ArchitectureSettings:
         if self.embedding_dim % self.num_heads:

@@ -7,6 +7,7 @@ from soma_ray.config.models import (
     RunConfig,
     StorageConfig,
     SubmitConfig,
+    SweepConfig,
     TrainConfig,
     WalletConfig,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "RunConfig",
     "StorageConfig",
     "SubmitConfig",
+    "SweepConfig",
     "TrainConfig",
     "WalletConfig",
     "load_config",

@@ -13,6 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
 from soma_ray.data.config import DataConfig
+from soma_ray.training.config import (
+    ExportSection,
+    HeldoutSection,
+    SweepSection,
+    TrainingSection,
+    WarmStartSection,
+)
 
 NAMED_NETWORKS = ("sim", "testnet", "localnet")
 
@@ -99,15 +106,6 @@ class SubmitSection(Section):
     progress_interval_s: float = Field(default=10.0, gt=0.0)
 
 
-class TrainingSection(Section):
-    """Placeholder for Ray Train + DeepSpeed runs (filled by the training issue)."""
-
-    num_workers: int = Field(default=1, ge=1)
-    zero_stage: Literal[0, 1, 2, 3] = 2
-    precision: Literal["float32", "bf16"] = "bf16"
-    max_steps: int = Field(default=1000, ge=1)
-
-
 class JobConfig(Section):
     kind: str
     chain: ChainConfig = Field(default_factory=ChainConfig)
@@ -132,8 +130,37 @@ class SubmitConfig(JobConfig):
 
 
 class TrainConfig(JobConfig):
+    """A Ray Train + DeepSpeed run on the V1 architecture, exported for commit."""
+
     kind: Literal["train"] = "train"
+    model: ArchitectureSettings | None = Field(
+        default=None, description="model shape; default: the simulated network's, or V1 elsewhere"
+    )
+    data: DataConfig
+    heldout: HeldoutSection = Field(default_factory=HeldoutSection)
     training: TrainingSection = Field(default_factory=TrainingSection)
+    warm_start: WarmStartSection = Field(default_factory=WarmStartSection)
+    export: ExportSection = Field(default_factory=ExportSection)
+
+    @property
+    def architecture(self) -> ArchitectureSettings:
+        if self.model is not None:
+            return self.model
+        if self.chain.network == "sim":
+            return self.chain.sim.architecture
+        return ArchitectureSettings(preset="v1")
 
 
-JOB_CONFIGS: dict[str, type[JobConfig]] = {"run": RunConfig, "submit": SubmitConfig, "train": TrainConfig}
+class SweepConfig(TrainConfig):
+    """A Ray Tune search around the trainer: one training run per trial, ranked by held-out loss."""
+
+    kind: Literal["sweep"] = "sweep"  # type: ignore[assignment]
+    sweep: SweepSection
+
+
+JOB_CONFIGS: dict[str, type[JobConfig]] = {
+    "run": RunConfig,
+    "submit": SubmitConfig,
+    "train": TrainConfig,
+    "sweep": SweepConfig,
+}

@@ -261,7 +261,10 @@ class ModelStore:
                 total -= size
 
     def _download(self, manifest: Manifest, label: str) -> bytes:
-        url = manifest.url
+        return self.download(manifest.url, label)
+
+    def download(self, url: str, label: str) -> bytes:
+        """The bytes at an http(s)://, s3:// or file:// URL, unverified (ModelUnavailable if not)."""
         shown = redact_url(url)
         scheme = urlsplit(url).scheme.lower()
         try:

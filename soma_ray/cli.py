@@ -21,10 +21,11 @@ from soma_ray.config.models import JobConfig
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.status import gather_status, status_table
-from soma_ray.storage import StorageError
+from soma_ray.job import USER_ERRORS
 from soma_ray.wallet import WalletError, create_key_file, load_keypair
 
 T = TypeVar("T")
+C = TypeVar("C", bound=JobConfig)
 console = Console()
 errors = Console(stderr=True)
 
@@ -61,7 +62,7 @@ def guarded(fn: Callable[[], T]) -> T:
         return fn()
     except ConfigError as exc:
         fail(str(exc), 2)
-    except (WalletError, ChainError, StorageError, TimeoutError) as exc:
+    except USER_ERRORS as exc:
         fail(f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc), 1)
 
 
@@ -113,21 +114,65 @@ def run(ctx: typer.Context) -> None:
     console.print(status_table(guarded(go)))
 
 
+def load_kind(options: Options, model: type[C]) -> C:
+    """The recipe given with --config, which must be of `model`'s kind (or defaults + --set)."""
+    if options.config_file is None:
+        return load_config(model, None, options.overrides)
+    config = options.load()
+    if not isinstance(config, model) or config.kind != model.model_fields["kind"].default:
+        wanted = model.model_fields["kind"].default
+        raise ConfigError(f"{options.config_file}: kind: this command needs a kind: {wanted} recipe, got {config.kind!r}")
+    return config
+
+
 @app.command()
 def submit(ctx: typer.Context) -> None:
     """Score a data source on the Ray pool and submit each target's best hit (needs a kind: submit recipe)."""
     from soma_ray.config import SubmitConfig
     from soma_ray.submission.job import run_submitter
 
-    options: Options = ctx.obj
+    console.print(guarded(lambda: run_submitter(load_kind(ctx.obj, SubmitConfig)).line()))
 
-    def go() -> str:
-        config = options.load() if options.config_file else load_config(SubmitConfig, None, options.overrides)
-        if not isinstance(config, SubmitConfig):
-            raise ConfigError(f"{options.config_file}: kind: `submit` needs a kind: submit recipe, got {config.kind!r}")
-        return run_submitter(config).line()
 
-    console.print(guarded(go))
+@app.command()
+def train(ctx: typer.Context) -> None:
+    """Train with Ray Train + DeepSpeed and export the best checkpoint (needs a kind: train recipe)."""
+    from soma_ray.config import TrainConfig
+    from soma_ray.training.trainer import run_training
+
+    outcome = guarded(lambda: run_training(load_kind(ctx.obj, TrainConfig)))
+    console.print(f"run {outcome.run}: best held-out loss {outcome.best_heldout_loss:.5f}", highlight=False)
+    if outcome.manifest is not None:
+        console.print(f"artifacts: {outcome.manifest}", highlight=False)
+
+
+@app.command()
+def sweep(ctx: typer.Context) -> None:
+    """Search training hyperparameters with Ray Tune; prints the trials ranked by held-out loss."""
+    from soma_ray.config import SweepConfig
+    from soma_ray.training.sweep import run_sweep
+
+    guarded(lambda: run_sweep(load_kind(ctx.obj, SweepConfig)))
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    checkpoint: Annotated[str, typer.Argument(help="checkpoint folder or URI (e.g. s3://bucket/run/checkpoint_...)")],
+    out: Annotated[Path | None, typer.Option(help="artifacts folder (default: export.dir)")] = None,
+) -> None:
+    """Export a training checkpoint for commit: canonical float32 weights, embedding, manifest."""
+    from ray.train import Checkpoint
+
+    from soma_ray.config import TrainConfig
+    from soma_ray.training.export import export_checkpoint
+
+    def go() -> Path:
+        config = load_kind(ctx.obj, TrainConfig)
+        with Checkpoint(checkpoint).as_directory() as folder:
+            return export_checkpoint(Path(folder), config, out)
+
+    console.print(f"artifacts: {guarded(go)}", highlight=False)
 
 
 @app.command()

@@ -14,10 +14,17 @@ from rich.console import Console
 from soma_ray.chain.errors import ChainError
 from soma_ray.config import ConfigError, load_config
 from soma_ray.config.models import JobConfig
+from soma_ray.data.errors import DataError
 from soma_ray.storage import StorageError
+from soma_ray.training.errors import ExportError, WarmStartError
 from soma_ray.wallet import WalletError
 
 C = TypeVar("C", bound=JobConfig)
+
+# Failures a user can fix: reported as one line, never as a traceback.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    WalletError, ChainError, StorageError, TimeoutError, DataError, WarmStartError, ExportError,
+)
 R = TypeVar("R")
 
 
@@ -36,6 +43,6 @@ def job_main(
     except ConfigError as exc:
         stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
-    except (WalletError, ChainError, StorageError, TimeoutError) as exc:
+    except USER_ERRORS as exc:
         stderr.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)

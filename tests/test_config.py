@@ -98,7 +98,7 @@ def test_bad_network_and_yaml_syntax(tmp_path: Path) -> None:
     recipe.write_text("kind: run\nchain: [unclosed\n")
     with pytest.raises(ConfigError, match=r"r\.yaml: line \d+:"):
         load_config(RunConfig, recipe, env={})
-    with pytest.raises(ConfigError, match="kind: must be one of run, submit, train"):
+    with pytest.raises(ConfigError, match="kind: must be one of run, submit, train, sweep"):
         recipe.write_text("kind: mine\n")
         load_job_config(recipe, env={})
 

@@ -24,16 +24,13 @@ from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.config.models import TrainConfig
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.data import heldout_samples
+from soma_ray.training.errors import ExportError
 from soma_ray.training.heldout import score_heldout
 from soma_ray.training.state import DEEPSPEED_TAG, TrainState
 from soma_ray.training.weights import canonical_bytes, model_config
 
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.safetensors"
-
-
-class ExportError(Exception):
-    """The checkpoint cannot be exported (missing, not a soma-ray checkpoint, wrong shape)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from soma_ray.training.engine import initialize
 from soma_ray.training.flops import mfu, peak_tflops, training_flops_per_token
 from soma_ray.training.heldout import HeldoutScore, eval_model, score_heldout_distributed
 from soma_ray.training.objective import ScoringObjective, random_projection
-from soma_ray.training.progress import Throughput, TrainMetrics, progress_line
+from soma_ray.training.progress import Throughput, TrainMetrics, log, progress_line
 from soma_ray.training.state import DEEPSPEED_TAG, TrainState
 from soma_ray.training.weights import full_fp32_state_dict, load_canonical, model_config
 
@@ -57,6 +57,7 @@ class Worker:
         device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         self.peak = self.training.peak_tflops or peak_tflops(device_name, self.training.precision)
         self.metrics = TrainMetrics(run) if self.rank == 0 else None
+        self.history: list[dict[str, Any]] = []  # every report of this attempt (rank 0's is returned)
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -68,7 +69,7 @@ class Worker:
             self.engine.load_checkpoint(folder, tag=DEEPSPEED_TAG)
             self.state = TrainState.read(Path(folder))
         if self.rank == 0:
-            print(f"[{self.run}] resumed at step {self.state.step} from {checkpoint.path}", flush=True)
+            log.info("[%s] resumed at step %d from %s", self.run, self.state.step, checkpoint.path)
 
     def save_and_report(self, metrics: dict[str, Any]) -> None:
         folder = Path(tempfile.mkdtemp(prefix="soma-ray-ckpt-"))
@@ -148,10 +149,11 @@ class Worker:
                 metrics["heldout_loss"] = score.loss
                 throughput.read()  # evaluation time is not training throughput
             if self.rank == 0:
-                print(f"[{self.run}] {progress_line(metrics, t.max_steps)}", flush=True)
+                log.info("[%s] %s", self.run, progress_line(metrics, t.max_steps))
                 assert self.metrics is not None
                 self.metrics.record(metrics, new_tokens)
             metrics = {k: v for k, v in metrics.items() if v is not None}
+            self.history.append(metrics)
             if checkpoint:
                 self.save_and_report(metrics)
                 last_checkpoint = time.monotonic()
@@ -160,11 +162,13 @@ class Worker:
                 ray.train.report(metrics)
 
 
-def train_loop_per_worker(loop_config: dict[str, Any]) -> None:
+def train_loop_per_worker(loop_config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train; returns this attempt's reported metrics (Ray returns rank 0's as `return_value`)."""
     config: TrainConfig = loop_config["config"]
     warm = loop_config.get("warm_start")
     warm_start = ray.get(warm) if isinstance(warm, ray.ObjectRef) else warm
     worker = Worker(config, loop_config["run"], warm_start)
     worker.restore()
     worker.train()
+    return worker.history
 

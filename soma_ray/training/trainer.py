@@ -35,6 +35,7 @@ class TrainingOutcome:
     best_checkpoint: str | None
     best_heldout_loss: float
     manifest: Path | None  # the exported artifacts, if exported
+    history: list[dict[str, Any]]  # the reports of the last attempt (after any resume)
 
 
 def fresh_run_name(prefix: str = "train") -> str:
@@ -101,6 +102,7 @@ def ensure_ray() -> None:
 
 def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, export: bool | None = None) -> TrainingOutcome:
     """Train (or resume) the configured run; export its best checkpoint for commit."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ensure_ray()
     run = config.training.name or fresh_run_name()
     log.info("training run %s (resume it with --set training.name=%s)", run, run)
@@ -116,4 +118,5 @@ def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, exp
     return TrainingOutcome(
         run=run, path=str(result.path), metrics=dict(result.metrics or {}),
         best_checkpoint=best.path if best is not None else None, best_heldout_loss=best_loss, manifest=manifest,
+        history=list(result.return_value or []),
     )

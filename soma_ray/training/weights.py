@@ -14,12 +14,9 @@ import torch
 from soma_models.v1.torch import Model, ModelConfig
 
 from soma_ray.chain.sim.settings import ArchitectureSettings
+from soma_ray.training.errors import WarmStartError
 
 PREFIX = "model."  # ScoringObjective holds the Model as `self.model`
-
-
-class WarmStartError(Exception):
-    """Warm-start weights could not be had or do not fit the configured architecture."""
 
 
 def model_config(arch: ArchitectureSettings, dropout: float = 0.0) -> ModelConfig:

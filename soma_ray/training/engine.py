@@ -44,7 +44,8 @@ def optimizer_and_schedule(
     model: torch.nn.Module, training: TrainingSection, device: torch.device
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
     """AdamW with weight decay on matrices only (not on biases, norms or the embedding table)."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, param in model.named_parameters():
         (decay if param.ndim >= 2 and "embedding" not in name else no_decay).append(param)
     groups = [
@@ -63,7 +64,7 @@ def optimizer_and_schedule(
 
 def initialize(model: torch.nn.Module, training: TrainingSection, device: torch.device) -> Any:
     """The DeepSpeed engine around `model` (the process group is Ray Train's)."""
-    import deepspeed
+    import deepspeed  # type: ignore[import-untyped]
 
     optimizer, schedule = optimizer_and_schedule(model, training, device)
     engine, _, _, _ = deepspeed.initialize(

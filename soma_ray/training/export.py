@@ -74,7 +74,9 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def consolidated_weights(checkpoint_dir: Path, arch: ArchitectureSettings) -> bytes:
     """Canonical safetensors bytes (float32, §2.1) from a soma-ray DeepSpeed checkpoint folder."""
-    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+    from deepspeed.utils.zero_to_fp32 import (  # type: ignore[import-untyped]
+        get_fp32_state_dict_from_zero_checkpoint,
+    )
 
     if not (checkpoint_dir / DEEPSPEED_TAG).is_dir():
         raise ExportError(f"{checkpoint_dir} holds no DeepSpeed checkpoint (no {DEEPSPEED_TAG}/ folder)")

@@ -15,6 +15,7 @@ from typing import Any
 import ray.train
 import torch
 import torch.distributed as dist
+from ray.train.torch import get_device
 from soma_models.v1.torch import Model
 
 from soma_ray.config.models import TrainConfig
@@ -37,7 +38,7 @@ class Worker:
         context = ray.train.get_context()
         self.config, self.training, self.run = config, config.training, run
         self.rank, self.world = context.get_world_rank(), context.get_world_size()
-        self.device = ray.train.torch.get_device()
+        self.device = get_device()
         arch = config.architecture
         torch.manual_seed(self.training.seed)  # identical initial weights on every rank
         if warm_start is not None:

@@ -26,6 +26,10 @@ class ScoringObjective(nn.Module):
     It is the module DeepSpeed wraps, so its state dict is the model's under the `model.` prefix.
     """
 
+    t: torch.Tensor
+    phi: torch.Tensor
+    weights: torch.Tensor
+
     def __init__(self, model: Model) -> None:
         super().__init__()
         self.model = model
@@ -43,7 +47,8 @@ class ScoringObjective(nn.Module):
         x = h.float() @ projection  # [b, S, 256]
         xt = x.unsqueeze(-1) * self.t  # [b, S, 256, 17]
         err = (xt.cos().mean(-2) - self.phi) ** 2 + xt.sin().mean(-2) ** 2
-        return ((err * self.weights).sum(-1) * SLICES).mean()
+        stat: torch.Tensor = ((err * self.weights).sum(-1) * SLICES).mean()
+        return stat
 
     def forward(
         self, tokens: torch.Tensor, positions: torch.Tensor, targets: torch.Tensor, projection: torch.Tensor
@@ -59,7 +64,8 @@ class ScoringObjective(nn.Module):
 
 def projection(noise: torch.Tensor) -> torch.Tensor:
     """Column-normalised [D, 256] SIGReg projection from raw Gaussian noise (§1.5, no eps)."""
-    return noise / noise.norm(dim=0, keepdim=True)
+    normalised: torch.Tensor = noise / noise.norm(dim=0, keepdim=True)
+    return normalised
 
 
 def random_projection(dim: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:

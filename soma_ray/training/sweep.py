@@ -39,16 +39,17 @@ class TrialRow:
 def search_space(parameters: dict[str, SweepParameter]) -> dict[str, Any]:
     space: dict[str, Any] = {}
     for path, p in parameters.items():
+        values, low, high = p.values or [], float(p.low or 0), float(p.high or 0)  # validated by SweepParameter
         if p.kind == "grid":
-            space[path] = tune.grid_search(p.values)
+            space[path] = tune.grid_search(values)
         elif p.kind == "choice":
-            space[path] = tune.choice(p.values or [])
+            space[path] = tune.choice(values)
         elif p.kind == "uniform":
-            space[path] = tune.uniform(p.low, p.high)
+            space[path] = tune.uniform(low, high)
         elif p.kind == "loguniform":
-            space[path] = tune.loguniform(p.low, p.high)
+            space[path] = tune.loguniform(low, high)
         else:
-            space[path] = tune.randint(int(p.low or 0), int(p.high or 1))
+            space[path] = tune.randint(int(low), int(high))
     return space
 
 
@@ -64,7 +65,7 @@ def trial_config(base: TrainConfig, params: dict[str, Any], name: str) -> TrainC
 def concurrent_trials(config: TrainConfig) -> int:
     """How many whole training runs the cluster fits at once (at least 1)."""
     t = config.training
-    resources = ray.cluster_resources()
+    resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
     if t.use_gpu:
         per_trial, have = t.num_workers * t.gpus_per_worker, resources.get("GPU", 0.0)
     else:
@@ -78,7 +79,8 @@ def _trainable(base: TrainConfig, sweep: str) -> Any:
         from ray.tune.integration.ray_train import TuneReportCallback
 
         name = f"{sweep}-{tune.get_context().get_trial_id()}"
-        run_training(trial_config(base, params, name), callbacks=[TuneReportCallback()], export=False)
+        callback = TuneReportCallback()  # type: ignore[no-untyped-call]
+        run_training(trial_config(base, params, name), callbacks=[callback], export=False)
 
     # The trial function only drives its trainer; the workers hold the real resources
     # (Tune refuses an empty request, hence a sliver of a CPU).
@@ -116,7 +118,8 @@ def run_sweep(config: SweepConfig) -> list[TrialRow]:
         run_config=tune.RunConfig(name=name, storage_path=storage_path(config.training.storage_path), verbose=0),
     )
     grid = tuner.fit()
-    rows = sorted((_row(r, {k: r.config[k] for k in config.sweep.parameters}) for r in grid),
+    results = [grid[i] for i in range(len(grid))]
+    rows = sorted((_row(r, {k: (r.config or {})[k] for k in config.sweep.parameters}) for r in results),
                   key=lambda row: (row.status != "ok", row.heldout_loss))
     Console().print(ranking_table(name, rows))
     return rows

@@ -11,9 +11,10 @@ import logging
 import math
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import ray
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
@@ -67,7 +68,7 @@ def build_trainer(
 ) -> TorchTrainer:
     t = config.training
     return TorchTrainer(
-        train_loop_per_worker,
+        cast(Callable[[dict[str, Any]], None], train_loop_per_worker),
         train_loop_config={"config": worker_config(config), "run": run, "warm_start": warm_start},
         scaling_config=scaling_config(config),
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
@@ -118,5 +119,5 @@ def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, exp
     return TrainingOutcome(
         run=run, path=str(result.path), metrics=dict(result.metrics or {}),
         best_checkpoint=best.path if best is not None else None, best_heldout_loss=best_loss, manifest=manifest,
-        history=list(result.return_value or []),
+        history=list(getattr(result, "return_value", None) or []),
     )

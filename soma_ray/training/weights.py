@@ -53,7 +53,7 @@ def full_fp32_state_dict(engine: Any) -> dict[str, torch.Tensor]:
     weights (what a checkpoint export yields), not the bf16 working copy; with ZeRO-3 the
     partitions are gathered.
     """
-    from deepspeed.utils import safe_get_full_fp32_param
+    from deepspeed.utils import safe_get_full_fp32_param  # type: ignore[import-untyped]
 
     state: dict[str, torch.Tensor] = {}
     for name, param in engine.module.named_parameters():

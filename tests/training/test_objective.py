@@ -43,7 +43,7 @@ def test_objective_differs_from_the_quickstart_loss() -> None:
     tokens, positions, targets = (torch.from_numpy(a) for a in (chunks.tokens, chunks.positions, chunks.targets))
     projection = NoiseBank(SHAPE["embedding_dim"], torch.device("cpu"), seed=0).get(0)
     with torch.no_grad():
-        ours, ce, _ = ScoringObjective(model)(tokens, positions, targets, projection)
+        ours, _, _ = ScoringObjective(model)(tokens, positions, targets, projection)
         quick, _ = compute_loss(model, SIGReg(SIGRegConfig()), tokens, targets)
     scored = int((targets != 256).sum())
     assert scored < targets.numel()  # every chunk ends with a PAD target

@@ -24,7 +24,7 @@ from soma_models.v1.torch import Model
 from soma_ray.config import SweepConfig, TrainConfig
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.data import heldout_samples
-from soma_ray.training.export import Artifacts, export_checkpoint
+from soma_ray.training.export import Artifacts
 from soma_ray.training.heldout import score_heldout
 from soma_ray.training.state import TrainState
 from soma_ray.training.sweep import run_sweep
@@ -109,7 +109,7 @@ def test_export_cli_from_a_zero3_checkpoint(zero3: tuple[TrainConfig, TrainingOu
     done = subprocess.run(
         [sys.executable, "-m", "soma_ray.cli", "--config", str(recipe), "export", str(outcome.best_checkpoint),
          "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, cwd=REPO,
+        capture_output=True, text=True, timeout=300, cwd=REPO, check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     manifest = Path(done.stdout.strip().split("artifacts: ")[-1].replace("\n", ""))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from soma_models.v1.torch import Model, ModelConfig
 
@@ -31,7 +33,7 @@ def test_warmup_then_cosine_to_the_floor() -> None:
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert factors[10] == pytest.approx(1.0) and factors[60] == pytest.approx(0.55)
     assert factors[110] == pytest.approx(0.1)
-    assert all(a >= b for a, b in zip(factors[10:], factors[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(factors[10:]))
 
 
 @pytest.mark.parametrize("stage", [1, 2, 3])

@@ -220,13 +220,31 @@ class Measurement:
 # -- (a) the soma-ray trainer --------------------------------------------------------------------
 
 
+def other_ray_clusters() -> int:
+    """Ray clusters already running on this machine: their GCS processes (Linux /proc)."""
+    count = 0
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            count += comm.read_text().strip() == "gcs_server"
+        except OSError:  # the process ended meanwhile
+            continue
+    return count
+
+
 def start_ray(args: argparse.Namespace) -> float:
-    """A local Ray cluster on every core (and GPU). Returns the seconds it took."""
+    """A local Ray cluster on every core (and GPU), dashboard included as in `run_training`.
+    Returns the seconds it took."""
     import ray
 
+    if others := other_ray_clusters():
+        # Ray Train V2's placement-group cleaner finds "its" cluster through /tmp/ray/ray_current_cluster
+        # (the latest one started) and may ask another cluster whether our controller lives, get no
+        # answer, and remove our workers. The other cluster's load skews the figures too.
+        log(f"warning: {others} other Ray cluster(s) running on this machine; the run may be killed "
+            "(Ray Train's placement-group cleaner can query the wrong cluster) and the figures are skewed")
     start = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), num_gpus=torch.cuda.device_count() if args.device == "cuda" else 0,
-             include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+             log_to_driver=False, logging_level=logging.WARNING)
     return time.perf_counter() - start
 
 

@@ -149,6 +149,23 @@ class DataConfig(BaseModel):
             )
         return self
 
+    def with_absolute_paths(self, base: Path) -> DataConfig:
+        """The same config with relative local paths made absolute against `base`.
+
+        Processes that run elsewhere (Ray Train workers start in their own folder) then read
+        the files the user meant.
+        """
+        update: dict[str, object] = {}
+        if self.path is not None:
+            update["path"] = base / self.path
+        if self.paths:
+            update["paths"] = [base / p for p in self.paths]
+        if isinstance(self.data_files, str) and "://" not in self.data_files:
+            update["data_files"] = str(base / self.data_files)
+        elif isinstance(self.data_files, list):
+            update["data_files"] = [f if "://" in f else str(base / f) for f in self.data_files]
+        return self.model_copy(update=update)
+
     @property
     def local_paths(self) -> list[Path]:
         """`path` then `paths`, as given."""

@@ -59,8 +59,16 @@ def scaling_config(config: TrainConfig) -> ScalingConfig:
 
 
 def worker_config(config: TrainConfig) -> TrainConfig:
-    """What the workers get: the config without secrets (wallet key, storage credentials)."""
-    return config.model_copy(update={"wallet": WalletConfig(), "storage": StorageConfig()})
+    """What the workers get: no secrets (wallet key, storage credentials), and local data paths
+    made absolute — Ray Train starts workers in their own folder, not the job's."""
+    base = Path.cwd()
+    heldout = config.heldout
+    if heldout.data is not None:
+        heldout = heldout.model_copy(update={"data": heldout.data.with_absolute_paths(base)})
+    return config.model_copy(update={
+        "wallet": WalletConfig(), "storage": StorageConfig(),
+        "data": config.data.with_absolute_paths(base), "heldout": heldout,
+    })
 
 
 def build_trainer(

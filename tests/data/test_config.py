@@ -81,3 +81,12 @@ def test_per_source_defaults() -> None:
     hf = DataConfig(source="huggingface", dataset="json", data_files=["a.jsonl"])
     assert (hf.dataset_id, hf.column_name, hf.split) == ("json", "text", "train")
     assert DataConfig(source="files", globs=["**/*.py"]).globs == ["**/*.py"]
+
+
+def test_relative_local_paths_become_absolute_for_remote_workers(tmp_path: Path) -> None:
+    config = DataConfig(source="files", path=Path("corpus"), paths=[Path("more"), tmp_path / "abs"], globs=["*.py"])
+    moved = config.with_absolute_paths(tmp_path)
+    assert moved.path == tmp_path / "corpus" and moved.paths == [tmp_path / "more", tmp_path / "abs"]
+    assert moved.globs == ["*.py"] and config.path == Path("corpus")
+    hub = DataConfig(source="huggingface", dataset="json", data_files=["a.jsonl", "s3://b/c.jsonl"])
+    assert hub.with_absolute_paths(tmp_path).data_files == [str(tmp_path / "a.jsonl"), "s3://b/c.jsonl"]

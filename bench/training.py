@@ -243,7 +243,9 @@ def start_ray(args: argparse.Namespace) -> float:
         log(f"warning: {others} other Ray cluster(s) running on this machine; the run may be killed "
             "(Ray Train's placement-group cleaner can query the wrong cluster) and the figures are skewed")
     start = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), num_gpus=torch.cuda.device_count() if args.device == "cuda" else 0,
+    # address="local": a cluster of our own, even where `ray start` left one running (ray.init() would join it).
+    ray.init(address="local", num_cpus=os.cpu_count(),
+             num_gpus=torch.cuda.device_count() if args.device == "cuda" else 0,
              log_to_driver=False, logging_level=logging.WARNING)
     return time.perf_counter() - start
 

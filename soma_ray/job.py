@@ -16,14 +16,14 @@ from soma_ray.config import ConfigError, load_config
 from soma_ray.config.models import JobConfig
 from soma_ray.data.errors import DataError
 from soma_ray.storage import StorageError
-from soma_ray.training.errors import ExportError, WarmStartError
+from soma_ray.training.errors import ExportError, SweepFailed, WarmStartError
 from soma_ray.wallet import WalletError
 
 C = TypeVar("C", bound=JobConfig)
 
 # Failures a user can fix: reported as one line, never as a traceback.
 USER_ERRORS: tuple[type[Exception], ...] = (
-    WalletError, ChainError, StorageError, TimeoutError, DataError, WarmStartError, ExportError,
+    WalletError, ChainError, StorageError, TimeoutError, DataError, WarmStartError, ExportError, SweepFailed,
 )
 R = TypeVar("R")
 

@@ -7,3 +7,7 @@ class WarmStartError(Exception):
 
 class ExportError(Exception):
     """A checkpoint cannot be exported (missing, not a soma-ray checkpoint, wrong shape)."""
+
+
+class SweepFailed(Exception):
+    """Every trial of a sweep failed."""

@@ -20,11 +20,13 @@ from rich.table import Table
 
 from soma_ray.config.models import SweepConfig, TrainConfig
 from soma_ray.training.config import SweepParameter
-from soma_ray.training.trainer import ensure_ray, fresh_run_name, run_training, storage_path
+from soma_ray.training.errors import SweepFailed
+from soma_ray.training.trainer import ensure_ray, fresh_run_name, portable, run_training, storage_path
 
 log = logging.getLogger("soma_ray.sweep")
 
 TRIAL_DRIVER_CPU = 0.01
+
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,9 @@ def run_sweep(config: SweepConfig) -> list[TrialRow]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ensure_ray()
     name = config.sweep.name or fresh_run_name("sweep")
-    base = TrainConfig.model_validate(
-        # No secrets travel with the trials: they train, they do not sign or upload.
+    base = portable(TrainConfig.model_validate(
         config.model_dump(mode="json", exclude_unset=True, exclude={"kind", "sweep", "wallet", "storage"})
-    )
+    ))
     limit = config.sweep.max_concurrent_trials or concurrent_trials(base)
     log.info("sweep %s: %s, up to %d trials at once", name, ", ".join(config.sweep.parameters), limit)
     tuner = tune.Tuner(
@@ -121,7 +122,9 @@ def run_sweep(config: SweepConfig) -> list[TrialRow]:
     results = [grid[i] for i in range(len(grid))]
     rows = sorted((_row(r, {k: (r.config or {})[k] for k in config.sweep.parameters}) for r in results),
                   key=lambda row: (row.status != "ok", row.heldout_loss))
-    Console().print(ranking_table(name, rows))
+    Console(width=max(120, Console().width)).print(ranking_table(name, rows))
+    if rows and all(row.status == "error" for row in rows):
+        raise SweepFailed(f"all {len(rows)} trials of sweep {name} failed; see the first trial's error above")
     return rows
 
 
@@ -131,7 +134,7 @@ def ranking_table(name: str, rows: list[TrialRow]) -> Table:
     table.add_column("trial")
     params = list(rows[0].params) if rows else []
     for path in params:
-        table.add_column(path)
+        table.add_column(path.split(".", 1)[1])
     table.add_column("held-out loss", justify="right")
     table.add_column("at step", justify="right")
     table.add_column("status")

@@ -58,16 +58,22 @@ def scaling_config(config: TrainConfig) -> ScalingConfig:
     return ScalingConfig(num_workers=t.num_workers, use_gpu=t.use_gpu, resources_per_worker=resources)
 
 
-def worker_config(config: TrainConfig) -> TrainConfig:
-    """What the workers get: no secrets (wallet key, storage credentials), and local data paths
-    made absolute — Ray Train starts workers in their own folder, not the job's."""
+def portable(config: TrainConfig) -> TrainConfig:
+    """The config for processes that run elsewhere: no secrets (wallet key, storage
+    credentials), and local paths made absolute — Ray Train workers and Tune trials start in
+    folders of their own, not in the job's working directory."""
     base = Path.cwd()
     heldout = config.heldout
     if heldout.data is not None:
         heldout = heldout.model_copy(update={"data": heldout.data.with_absolute_paths(base)})
+    warm_start = config.warm_start
+    if warm_start.path is not None:
+        warm_start = warm_start.model_copy(update={"path": base / warm_start.path})
+    training = config.training.model_copy(update={"storage_path": storage_path(config.training.storage_path)})
+    export = config.export.model_copy(update={"dir": base / config.export.dir})
     return config.model_copy(update={
-        "wallet": WalletConfig(), "storage": StorageConfig(),
-        "data": config.data.with_absolute_paths(base), "heldout": heldout,
+        "wallet": WalletConfig(), "storage": StorageConfig(), "data": config.data.with_absolute_paths(base),
+        "heldout": heldout, "warm_start": warm_start, "training": training, "export": export,
     })
 
 
@@ -77,7 +83,7 @@ def build_trainer(
     t = config.training
     return TorchTrainer(
         cast(Callable[[dict[str, Any]], None], train_loop_per_worker),
-        train_loop_config={"config": worker_config(config), "run": run, "warm_start": warm_start},
+        train_loop_config={"config": portable(config), "run": run, "warm_start": warm_start},
         scaling_config=scaling_config(config),
         torch_config=TorchConfig(backend="nccl" if t.use_gpu else "gloo"),
         run_config=RunConfig(

@@ -55,8 +55,10 @@ def _assert_learns(outcome: TrainingOutcome) -> None:
 
 @pytest.fixture(scope="module")
 def baseline(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[TrainConfig, TrainingOutcome]:
-    """An uninterrupted ZeRO-2 float32 run that the resume tests compare against."""
-    config = tiny_config(tmp_path_factory.mktemp("baseline"), name="baseline", max_steps=STEPS)
+    """An uninterrupted ZeRO-2 float32 run with gradient accumulation; the resume tests compare against it."""
+    config = tiny_config(
+        tmp_path_factory.mktemp("baseline"), name="baseline", max_steps=STEPS, micro_batch=1, grad_accum=2
+    )
     return config, run_training(config, export=False)
 
 
@@ -203,3 +205,12 @@ def test_a_two_trial_sweep_ranks_its_trials(ray_session: Any, tmp_path: Path) ->
     assert rows[0].heldout_loss <= rows[1].heldout_loss
     assert {r.params["training.lr"] for r in rows} == {0.0001, 0.02}
     assert rows[0].params["training.lr"] == 0.02  # 200× the learning rate learns more in 4 steps
+
+
+def test_concurrent_trials_follow_the_cluster(ray_session: Any, tmp_path: Path) -> None:
+    """The session cluster has 2 CPUs: whole 1-CPU runs fit once, half-CPU runs three times."""
+    from soma_ray.training.sweep import concurrent_trials
+
+    assert concurrent_trials(tiny_config(tmp_path, num_workers=1)) == 1
+    assert concurrent_trials(tiny_config(tmp_path, num_workers=1, cpus_per_worker=0.5)) == 3
+    assert concurrent_trials(tiny_config(tmp_path, num_workers=2, use_gpu=True)) == 1  # no GPUs: still 1

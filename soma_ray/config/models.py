@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
 from soma_ray.data.config import DataConfig
+from soma_ray.driver.settings import DriverSettings
 from soma_ray.training.config import (
     ExportSection,
     HeldoutSection,
@@ -111,6 +112,7 @@ class JobConfig(Section):
     chain: ChainConfig = Field(default_factory=ChainConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     wallet: WalletConfig = Field(default_factory=WalletConfig)
+    driver: DriverSettings = Field(default_factory=DriverSettings)
 
 
 class RunConfig(JobConfig):

@@ -1,0 +1,143 @@
+"""The driver as a Ray actor: named after the wallet, detached, found again with `get_if_exists`.
+
+Restarted by Ray if its process dies (`max_restarts=-1`), with in-flight calls retried
+(`max_task_retries=-1`): every method is idempotent, and the restarted driver reconciles its
+ledger with the chain before it answers. Secrets reach it in the job config it is created from
+(or its own environment) and never leave it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from soma_ray.chain.factory import open_chain
+from soma_ray.config.models import JobConfig
+from soma_ray.driver.driver import Driver
+from soma_ray.protocol.commitments import canonical_address
+from soma_ray.storage.factory import open_blob_store
+from soma_ray.wallet import load_keypair
+
+log = logging.getLogger("soma_ray.driver")
+NAMESPACE = "soma-ray"
+SIM_POLL_SECONDS = 0.2
+
+
+@ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+class DriverActor:
+    def __init__(self, config: JobConfig) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        self.config = config
+        self._driver: Driver | None = None
+        self._starting = asyncio.Lock()
+        self._chain_lock = asyncio.Lock()  # models, claims: one at a time
+        self._submits = asyncio.Semaphore(config.driver.concurrent_submissions)
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def _get(self) -> Driver:
+        async with self._starting:
+            if self._driver is None:
+                c = self.config
+                chain = await open_chain(c.chain)
+                driver = Driver(chain, load_keypair(c.wallet), open_blob_store(c.storage), c.driver, c.chain.network)
+                async with self._chain_lock:
+                    await driver.start()
+                self._driver = driver
+                self._watcher = asyncio.get_running_loop().create_task(self._watch())
+            return self._driver
+
+    async def _watch(self) -> None:
+        """Act when the epoch changes: poll cheaply on the simulated network, back off elsewhere."""
+        assert self._driver is not None
+        driver = self._driver
+        base = SIM_POLL_SECONDS if self.config.chain.network == "sim" else self.config.driver.poll_seconds
+        delay, last = base, (await driver.chain.info()).epoch
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                epoch = (await driver.chain.info()).epoch
+                if epoch != last:
+                    log.info("epoch %d began", epoch)
+                    async with self._chain_lock:
+                        await driver.tick()
+                    last = epoch
+                delay = base
+            except Exception as err:  # noqa: BLE001 - a flaky RPC must not stop the clock
+                delay = min(delay * 2, base * 16)
+                log.warning("epoch watch: %s; retrying in %.0f s", err, delay)
+
+    async def ready(self) -> str:
+        return (await self._get()).address
+
+    async def submit(
+        self, target_id: str, data: bytes, model_id: str, embedding: list[float], distance: float, loss: float
+    ) -> Any:
+        driver = await self._get()
+        async with self._submits:
+            return await driver.submit(target_id, data, model_id, embedding, distance, loss)
+
+    async def commit(self, manifest_path: str) -> dict[str, Any]:
+        driver = await self._get()
+        async with self._chain_lock:
+            return await driver.commit(manifest_path)
+
+    async def reveal(self) -> list[str]:
+        driver = await self._get()
+        async with self._chain_lock:
+            return await driver.reveal()
+
+    async def claim(self, target_ids: list[str] | None = None) -> list[str]:
+        driver = await self._get()
+        async with self._chain_lock:
+            return await driver.claim(target_ids)
+
+    async def tick(self) -> dict[str, list[str]]:
+        driver = await self._get()
+        async with self._chain_lock:
+            return await driver.tick()
+
+    async def status(self) -> dict[str, Any]:
+        return await (await self._get()).status()
+
+    async def ledger(self) -> dict[str, int]:
+        return (await self._get()).ledger()
+
+
+def portable(config: JobConfig) -> JobConfig:
+    """Local paths made absolute: the actor may start in another working directory."""
+    base = Path.cwd()
+    wallet = config.wallet.model_copy(update={"key_file": base / config.wallet.key_file})
+    driver = config.driver.model_copy(update={"state_path": base / config.driver.state_path})
+    sim = config.chain.sim.model_copy(update={"path": base / config.chain.sim.path})
+    chain = config.chain.model_copy(update={"sim": sim})
+    local = config.storage.local.model_copy(update={"root": base / config.storage.local.root})
+    storage = config.storage.model_copy(update={"local": local})
+    return config.model_copy(update={"wallet": wallet, "driver": driver, "chain": chain, "storage": storage})
+
+
+def actor_name(config: JobConfig) -> str:
+    return f"driver-{canonical_address(load_keypair(config.wallet).address())}"
+
+
+def driver_handle(config: JobConfig) -> Any:
+    """The wallet's driver actor: the running one, or a new one created from `config`."""
+    config = portable(config)
+    handle = DriverActor.options(  # type: ignore[attr-defined]
+        name=actor_name(config), namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+    ).remote(config)
+    ray.get(handle.ready.remote())
+    return handle
+
+
+def stop_driver(config: JobConfig) -> bool:
+    """Kill the wallet's driver actor if it runs (its ledger stays on disk)."""
+    try:
+        handle = ray.get_actor(actor_name(portable(config)), namespace=NAMESPACE)
+    except ValueError:
+        return False
+    ray.kill(handle, no_restart=True)
+    return True

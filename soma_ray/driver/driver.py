@@ -1,0 +1,417 @@
+"""`Driver`: the wallet's one owner. Records every action before sending it and its outcome after
+(`DriverState`), reconciles with the chain on start, and runs the protocol's deadlines:
+reveal in exactly commit epoch + 1 (§5), claim from fill epoch + 2 (§6).
+
+Plain async Python: `actor.py` runs it as a Ray actor; tests drive it directly too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from soma_sdk import Keypair, SomaClient
+
+from soma_ray.chain.base import Chain
+from soma_ray.chain.errors import AuditWindowOpen, ObjectNotFound, TargetNotFound, TransactionFailed
+from soma_ray.chain.types import ModelStatus, TxResult
+from soma_ray.driver.errors import DriverRefused
+from soma_ray.driver.settings import SAFE_NETWORKS, DriverSettings
+from soma_ray.driver.state import Action, DriverState
+from soma_ray.protocol.commitments import canonical_address, commitment
+from soma_ray.protocol.rewards import split_filled
+from soma_ray.storage.base import BlobStore, StorageError, fetch_url
+
+log = logging.getLogger("soma_ray.driver")
+
+FEE_RESERVE = 20_000  # shannons kept back for the fees of the transactions around a submission
+
+
+class Driver:
+    def __init__(
+        self, chain: Chain, signer: Keypair, store: BlobStore, settings: DriverSettings, network: str
+    ) -> None:
+        self.chain, self.signer, self.store, self.settings = chain, signer, store, settings
+        self.network = network
+        self.address = canonical_address(signer.address())
+        self.state = DriverState(settings.state_path)
+
+    # -- start-up --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Refuse unsafe networks, remember the starting balance, reconcile, act on what is due."""
+        if self.network not in SAFE_NETWORKS and not self.settings.allow_network:
+            raise DriverRefused(
+                f"network {self.network!r} is not sim or testnet; set driver.allow_network: true to sign on it"
+            )
+        if self.state.meta("start_balance") is None:
+            self.state.set_meta("start_balance", str(await self.chain.balance(self.address)))
+        await self.reconcile()
+        await self.tick()
+
+    def _failpoint(self, name: str) -> None:
+        """Fault tests: die here once (the restarted driver must recover)."""
+        if self.settings.failpoint == name and self.state.meta(f"fired:{name}") is None:
+            self.state.set_meta(f"fired:{name}", "1")
+            log.warning("failpoint %s: exiting", name)
+            os._exit(17)
+
+    async def _epoch(self) -> int:
+        return (await self.chain.info()).epoch
+
+    # -- reconciliation --------------------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Settle every action left `intended` by a crash, from what the chain says happened."""
+        for action in self.state.actions(statuses=("intended",)):
+            settle = getattr(self, f"_settle_{action.kind}", None)
+            if settle is not None:
+                await settle(action)
+
+    async def _settle_submit(self, action: Action) -> None:
+        target_id = action.payload["target_id"]
+        try:
+            target = await self.chain.get_target(target_id)
+        except ObjectNotFound:
+            self.state.finish(action.key, "failed", error="target gone before reconciliation")
+            return
+        if target.submitter and canonical_address(target.submitter) == self.address:
+            self.state.finish(action.key, "done", payload={"fill_epoch": target.fill_epoch})
+        elif target.status == "open":
+            self.state.finish(action.key, "interrupted", error="never landed")
+        else:
+            self.state.finish(action.key, "failed", error=f"target {target.status} by someone else")
+
+    async def _settle_create_model(self, action: Action) -> None:
+        self.state.finish(action.key, "interrupted", error="create not confirmed")
+
+    async def _settle_commit(self, action: Action) -> None:
+        model = await self.chain.get_model(action.payload["model_id"])
+        if self._commit_landed(model, action):
+            self.state.finish(action.key, "done", payload={"commit_epoch": model.commit_epoch
+                                                           if model.status == ModelStatus.PENDING
+                                                           else model.pending_commit_epoch})
+            return
+        log.info("commit %s did not land; sending it again (same weights, same key)", action.key)
+        await self._send_commit(action)
+
+    def _commit_landed(self, model: Any, action: Action) -> bool:
+        checksum = action.payload["checksum"]
+        if model.status == ModelStatus.PENDING:
+            return model.manifest is not None and model.manifest.checksum == checksum
+        if model.status == ModelStatus.ACTIVE and action.payload.get("update"):
+            return bool(model.has_pending_update) or (model.manifest is not None and model.manifest.checksum == checksum)
+        return model.status == ModelStatus.ACTIVE and model.manifest is not None and model.manifest.checksum == checksum
+
+    async def _settle_reveal(self, action: Action) -> None:
+        model = await self.chain.get_model(action.payload["model_id"])
+        revealed = (model.status == ModelStatus.ACTIVE and not model.has_pending_update
+                    and model.manifest is not None and model.manifest.checksum == action.payload["checksum"])
+        self.state.finish(action.key, "done" if revealed else "interrupted")
+
+    async def _settle_claim(self, action: Action) -> None:
+        try:
+            await self.chain.get_target(action.payload["target_id"])
+        except ObjectNotFound:
+            self.state.finish(action.key, "done")  # claimed (the chain pays us whoever claims)
+            return
+        self.state.finish(action.key, "interrupted")
+
+    # -- submissions -----------------------------------------------------------------------
+
+    async def submit(
+        self, target_id: str, data: bytes, model_id: str, embedding: Sequence[float], distance: float, loss: float
+    ) -> TxResult | None:
+        """Submit once per target: upload, verify the public URL, preflight the bond, send.
+
+        Returns None (and sends nothing) when this target already has a submission from us.
+        """
+        key = f"submit:{target_id}"
+        existing = self.state.get(key)
+        if existing is not None and existing.status in ("intended", "done", "waiting"):
+            return None
+        info = await self.chain.info()
+        bond = len(data) * info.params.submission_bond_per_byte
+        await self._preflight(bond, info.epoch)
+        url = self.store.put(f"data/{commitment(data)}.bin", data)
+        self._verify_download(url, data)
+        payload = {"target_id": target_id, "url": url, "size": len(data), "checksum": commitment(data),
+                   "model_id": model_id, "distance": distance, "loss": loss}
+        if not self.state.record(key, "submit", info.epoch, payload, amount=bond):
+            return None  # another request for this target got here first
+        self._failpoint("submit:recorded")
+        if self.settings.dry_run:
+            self.state.finish(key, "failed", error="dry-run: not sent")
+            log.info("dry run: would submit %d bytes to %s", len(data), target_id)
+            return None
+        try:
+            tx = await self.chain.submit_data(
+                self.signer, target_id, data=data, data_url=url, model_id=model_id,
+                embedding=np.asarray(embedding, np.float32), distance_score=distance, loss_score=[loss],
+            )
+        except TransactionFailed as err:
+            self.state.finish(key, "failed", error=err.code, fee=info.params.base_fee)
+            raise
+        self._failpoint("submit:sent")
+        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee, payload={"fill_epoch": info.epoch})
+        return tx
+
+    async def _preflight(self, bond: int, epoch: int) -> None:
+        balance = await self.chain.balance(self.address)
+        if balance < bond + FEE_RESERVE:
+            raise DriverRefused(
+                f"balance {balance:,} shannons cannot cover a bond of {bond:,} (65 per byte) plus fees; fund the wallet"
+            )
+        cap = self.settings.epoch_spend_cap
+        if cap is not None and self.state.spent_in_epoch(epoch) + bond > cap:
+            raise DriverRefused(f"epoch {epoch} spend cap of {cap:,} shannons reached; raise driver.epoch_spend_cap")
+        await self._keep_coins(balance)
+
+    async def _keep_coins(self, balance: int) -> None:
+        """Concurrent submissions each lock a coin (§8): split when fewer coins than that exist."""
+        want = self.settings.concurrent_submissions
+        coins = await self.chain.coins(self.address)
+        if len(coins) >= want or self.settings.dry_run:
+            return
+        share = balance // (want + 1)
+        if share < 10 * FEE_RESERVE:
+            return  # too little to split usefully
+        missing = want - len(coins)
+        tx = await self.chain.pay_coins(self.signer, [self.address] * missing, [share] * missing)
+        key = f"split:{tx.digest}"
+        self.state.record(key, "split", await self._epoch(), {"coins": missing, "share": share})
+        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+
+    def _verify_download(self, url: str, data: bytes) -> None:
+        if not self.settings.verify_uploads:
+            return
+        try:
+            fetched = fetch_url(url) if url.startswith(("http://", "https://")) else None
+        except StorageError as err:
+            raise DriverRefused(f"uploaded data is not downloadable ({err}); validators could not fetch it") from None
+        if fetched is not None and (len(fetched) != len(data) or commitment(fetched) != commitment(data)):
+            raise DriverRefused(f"{url} serves different bytes than were uploaded; fix the storage public URL")
+
+    # -- models: create, commit, reveal ----------------------------------------------------
+
+    async def ensure_model(self) -> str:
+        model_id = self.state.meta("model_id")
+        if model_id is not None:
+            return model_id
+        epoch = await self._epoch()
+        self.state.record("create_model", "create_model", epoch, {"stake": self.settings.model_stake})
+        self._failpoint("create:recorded")
+        model_id = await self.chain.create_model(
+            self.signer, stake=self.settings.model_stake, commission_rate=self.settings.commission_rate
+        )
+        self.state.set_meta("model_id", model_id)
+        self.state.finish("create_model", "done", payload={"model_id": model_id},
+                          fee=(await self._last_fee()))
+        log.info("created model %s (stake %d shannons)", model_id, self.settings.model_stake)
+        return model_id
+
+    async def _last_fee(self) -> int:
+        return 0  # create_model returns only the id; its fee shows in the balance ledger
+
+    async def commit(self, manifest_path: str) -> dict[str, Any]:
+        """Commit training artifacts (training/export.py's manifest) with a fresh key (§2.2)."""
+        from soma_ray.training.export import Artifacts
+
+        artifacts = Artifacts.read(Path(manifest_path))
+        weights = artifacts.weights_path(Path(manifest_path)).read_bytes()
+        if commitment(weights) != artifacts.weights_blake2b:
+            raise DriverRefused(f"{manifest_path}: weights do not match the manifest's Blake2b; re-export them")
+        model_id = await self.ensure_model()
+        key = f"commit:{model_id}:{artifacts.weights_blake2b}"
+        existing = self.state.get(key)
+        if existing is not None and existing.status in ("intended", "done"):
+            return {"model_id": model_id, "status": existing.status, "key": key}
+        model = await self.chain.get_model(model_id)
+        if model.status == ModelStatus.PENDING:
+            raise DriverRefused(f"model {model_id} has a commit awaiting its reveal; commit again after revealing")
+        encrypted, decryption_key = SomaClient.encrypt_weights(weights)  # a fresh random key every commit
+        url = self.store.put(f"models/{model_id}/{commitment(encrypted)}.enc", encrypted)
+        self._verify_download(url, encrypted)
+        epoch = await self._epoch()
+        payload = {
+            "model_id": model_id, "url": url, "checksum": commitment(encrypted), "size": len(encrypted),
+            "decryption_key": decryption_key, "embedding": artifacts.embedding, "manifest_path": str(manifest_path),
+            "update": model.status == ModelStatus.ACTIVE, "heldout_loss": artifacts.heldout_loss,
+        }
+        self.state.record(key, "commit", epoch, payload)
+        self._failpoint("commit:recorded")
+        action = self.state.get(key)
+        assert action is not None
+        await self._send_commit(action, encrypted)
+        return {"model_id": model_id, "status": "done", "key": key}
+
+    async def _send_commit(self, action: Action, encrypted: bytes | None = None) -> None:
+        p = action.payload
+        if encrypted is None:  # re-create the same bytes: CTR with the recorded key is deterministic
+            from soma_ray.training.export import Artifacts
+
+            manifest = Path(p["manifest_path"])
+            weights = Artifacts.read(manifest).weights_path(manifest).read_bytes()
+            encrypted, _ = SomaClient.encrypt_weights(weights, p["decryption_key"])
+            if commitment(encrypted) != p["checksum"]:
+                self.state.finish(action.key, "failed", error="weights changed on disk since the commit was recorded")
+                return
+        if self.settings.dry_run:
+            self.state.finish(action.key, "failed", error="dry-run: not sent")
+            return
+        epoch = await self._epoch()
+        tx = await self.chain.commit_model(
+            self.signer, p["model_id"], weights_url=p["url"], encrypted_weights=encrypted,
+            decryption_key=p["decryption_key"], embedding=np.asarray(p["embedding"], np.float32),
+        )
+        self._failpoint("commit:sent")
+        self.state.finish(action.key, "done", digest=tx.digest, fee=tx.fee, payload={"commit_epoch": epoch})
+        log.info("committed model %s in epoch %d; reveal due in epoch %d", p["model_id"], epoch, epoch + 1)
+
+    async def reveal(self) -> list[str]:
+        """Reveal every commit whose reveal epoch (commit epoch + 1) is now; returns the model ids."""
+        epoch = await self._epoch()
+        revealed = []
+        for commit in self.state.actions("commit", ("done",)):
+            commit_epoch = commit.payload.get("commit_epoch")
+            if commit_epoch is None:
+                continue
+            key = f"reveal:{commit.payload['model_id']}:{commit_epoch}"
+            done = self.state.get(key)
+            if done is not None and done.status in ("done", "failed"):
+                continue
+            if epoch > commit_epoch + 1:
+                self.state.record(key, "reveal", epoch, {"model_id": commit.payload["model_id"]})
+                self.state.finish(key, "failed", error=f"reveal epoch {commit_epoch + 1} missed")
+                log.error("missed the reveal of %s (due in epoch %d)", commit.payload["model_id"], commit_epoch + 1)
+                continue
+            if epoch == commit_epoch + 1 and await self._reveal_one(key, commit, epoch):
+                revealed.append(commit.payload["model_id"])
+        return revealed
+
+    async def _reveal_one(self, key: str, commit: Action, epoch: int) -> bool:
+        p = commit.payload
+        self._failpoint("reveal:due")
+        self.state.record(key, "reveal", epoch, {"model_id": p["model_id"], "checksum": p["checksum"]})
+        if self.settings.dry_run:
+            self.state.finish(key, "failed", error="dry-run: not sent")
+            return False
+        tx = await self.chain.reveal_model(
+            self.signer, p["model_id"], decryption_key=p["decryption_key"],
+            embedding=np.asarray(p["embedding"], np.float32),
+        )
+        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+        log.info("revealed model %s in epoch %d", p["model_id"], epoch)
+        return True
+
+    # -- claims ----------------------------------------------------------------------------
+
+    async def claim(self, target_ids: Sequence[str] | None = None) -> list[str]:
+        """Claim what is due: our fills and our models' wins from fill epoch + 2 (or the given
+        targets). A claim tried too early waits (AuditWindowOpen) and is retried later."""
+        info = await self.chain.info()
+        model_id = self.state.meta("model_id")
+        due: dict[str, int | None] = {}
+        if target_ids is not None:
+            due.update({t: None for t in target_ids})
+        else:
+            for action in self.state.actions("submit", ("done",)):
+                due[action.payload["target_id"]] = action.payload.get("fill_epoch")
+            for action in self.state.actions("claim", ("waiting", "interrupted")):
+                due.setdefault(action.payload["target_id"], action.payload.get("fill_epoch"))
+            async for target in self.chain.iter_targets("claimable"):
+                ours = target.winning_model_id is not None and target.winning_model_id == model_id
+                incentive = split_filled(target.reward_pool, info.params).claimer
+                if ours or (self.settings.claim_others and incentive > 2 * info.params.base_fee):
+                    due.setdefault(target.id, target.fill_epoch)
+        claimed = []
+        for target_id, fill_epoch in due.items():
+            if target_ids is None and fill_epoch is not None and info.epoch < fill_epoch + 2:
+                continue
+            if await self._claim_one(target_id, info, model_id):
+                claimed.append(target_id)
+        return claimed
+
+    async def _claim_one(self, target_id: str, info: Any, model_id: str | None) -> bool:
+        key = f"claim:{target_id}"
+        existing = self.state.get(key)
+        if existing is not None and existing.status in ("done", "failed"):
+            return False
+        try:
+            target = await self.chain.get_target(target_id)
+        except ObjectNotFound:
+            return False
+        split = split_filled(target.reward_pool, info.params)
+        mine = target.submitter is not None and canonical_address(target.submitter) == self.address
+        payload = {
+            "target_id": target_id, "fill_epoch": target.fill_epoch,
+            "as_submitter": split.submitter if mine else 0,
+            "as_model_owner": split.model_owner if model_id and target.winning_model_id == model_id else 0,
+            "as_claimer": split.claimer, "bond_returned": target.bond_amount if mine else 0,
+        }
+        if existing is not None and existing.status == "waiting":
+            self.state.finish(key, "interrupted")
+        self.state.record(key, "claim", info.epoch, payload)
+        if self.settings.dry_run:
+            self.state.finish(key, "failed", error="dry-run: not sent")
+            return False
+        try:
+            tx = await self.chain.claim_rewards(self.signer, target_id)
+        except AuditWindowOpen:
+            self.state.finish(key, "waiting", error="AuditWindowOpen", fee=info.params.base_fee)
+            log.info("claim of %s is early (audit window open); retrying in a later epoch", target_id)
+            return False
+        except (TargetNotFound, ObjectNotFound):
+            self.state.finish(key, "failed", error="already claimed by someone else")
+            return False
+        except TransactionFailed as err:
+            self.state.finish(key, "failed", error=err.code, fee=info.params.base_fee)
+            return False
+        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+        return True
+
+    # -- the epoch clock -------------------------------------------------------------------
+
+    async def tick(self) -> dict[str, list[str]]:
+        """What a new epoch makes due: reveals (if auto_reveal) and claims."""
+        revealed = await self.reveal() if self.settings.auto_reveal else []
+        return {"revealed": revealed, "claimed": await self.claim()}
+
+    # -- reporting -------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        epoch = await self._epoch()
+        model_id = self.state.meta("model_id")
+        model = await self.chain.get_model(model_id) if model_id else None
+        pending = [a.key for a in self.state.actions(statuses=("intended", "waiting", "interrupted"))]
+        deadline = None
+        for commit in self.state.actions("commit", ("done",)):
+            ce = commit.payload.get("commit_epoch")
+            reveal = self.state.get(f"reveal:{commit.payload['model_id']}:{ce}")
+            if ce is not None and (reveal is None or reveal.status not in ("done", "failed")):
+                deadline = f"reveal {commit.payload['model_id']} in epoch {ce + 1}"
+        return {
+            "address": self.address, "network": self.network, "epoch": epoch,
+            "balance": await self.chain.balance(self.address), "model_id": model_id,
+            "model_status": model.status.value if model else None, "pending": pending,
+            "next_deadline": deadline, "ledger": self.ledger(), "dry_run": self.settings.dry_run,
+        }
+
+    def ledger(self) -> dict[str, int]:
+        submits = self.state.actions("submit", ("done",))
+        claims = self.state.actions("claim", ("done",))
+        return {
+            "start_balance": int(self.state.meta("start_balance") or 0),
+            "submissions": len(submits),
+            "bonds_locked": sum(a.amount for a in submits),
+            "bonds_returned": sum(int(a.payload.get("bond_returned", 0)) for a in claims),
+            "rewards_as_submitter": sum(int(a.payload.get("as_submitter", 0)) for a in claims),
+            "rewards_as_model_owner": sum(int(a.payload.get("as_model_owner", 0)) for a in claims),
+            "claimer_incentives": sum(int(a.payload.get("as_claimer", 0)) for a in claims),
+            "claims": len(claims),
+            "fees": sum(a.fee for a in self.state.actions()),
+        }

@@ -28,7 +28,7 @@ from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.submission.progress import SubmitReport
-from soma_ray.submission.submitter import DirectSubmitter, Submitter
+from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
 from soma_ray.wallet import load_keypair
 
 log = logging.getLogger("soma_ray.submit")
@@ -139,6 +139,10 @@ class SubmissionRun:
                 live.pop(hit.target_id, None)
                 report.dropped_targets += 1
                 continue
+            if tx is None:
+                log.info("target %s already has our submission; dropping it", hit.target_id)
+                live.pop(hit.target_id, None)
+                continue
             report.fills.append(hit.target_id)
             live.pop(hit.target_id, None)
             log.info("filled %s with %d bytes: model %s, distance %.5f, loss %.5f (tx %s)",
@@ -166,14 +170,21 @@ class SubmissionRun:
                      gap.shape[1], result.distances[t_index, s], targets[t_index].id, thresholds[t_index, 0])
 
 
-def run_submitter(config: SubmitConfig, chain: Chain | None = None) -> SubmitReport:
-    """Run the submitter until the source ends or a limit is reached."""
+def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_driver: bool = True) -> SubmitReport:
+    """Run the submitter until the source ends or a limit is reached; hits go to the wallet's
+    driver actor (`use_driver=False` signs in this process instead)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ensure_ray()
     serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
     with serving, asyncio.Runner() as loop:
         chain = chain or loop.run(open_chain(config.chain))
-        submitter = DirectSubmitter(chain, load_keypair(config.wallet), open_blob_store(config.storage))
+        submitter: Submitter
+        if use_driver:
+            from soma_ray.driver.actor import driver_handle
+
+            submitter = DriverSubmitter(driver_handle(config))
+        else:
+            submitter = DirectSubmitter(chain, load_keypair(config.wallet), open_blob_store(config.storage))
         try:
             return SubmissionRun(config, chain, submitter, loop).run()
         finally:

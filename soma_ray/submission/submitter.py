@@ -1,9 +1,9 @@
-"""One small interface for "submit this hit": today it signs directly; the driver actor of a
-later issue implements the same `submit` and takes over the wallet."""
+"""One small interface for "submit this hit": `DriverSubmitter` sends it to the wallet's driver
+actor (the one process that signs); `DirectSubmitter` signs in-process (tests, one-off runs)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from soma_sdk import Keypair
 
@@ -15,7 +15,22 @@ from soma_ray.storage.base import BlobStore
 
 
 class Submitter(Protocol):
-    async def submit(self, hit: Hit, data: bytes) -> TxResult: ...
+    async def submit(self, hit: Hit, data: bytes) -> TxResult | None:
+        """The transaction, or None when this target already has a submission from us."""
+        ...
+
+
+class DriverSubmitter:
+    """Hand hits to the driver actor; it uploads, verifies, records, sends — once per target."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def submit(self, hit: Hit, data: bytes) -> TxResult | None:
+        result: TxResult | None = await self.handle.submit.remote(
+            hit.target_id, data, hit.model_id, [float(x) for x in hit.embedding], hit.distance, hit.loss
+        )
+        return result
 
 
 class DirectSubmitter:

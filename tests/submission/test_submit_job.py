@@ -20,6 +20,8 @@ from soma_ray.data.config import DataConfig
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.scoring import ModelStore, evaluate, select
 from soma_ray.storage.factory import open_blob_store
+from soma_ray.driver.actor import stop_driver
+from soma_ray.driver.state import DriverState
 from soma_ray.submission.job import SubmissionRun, run_submitter
 from soma_ray.submission.submitter import DirectSubmitter
 
@@ -49,8 +51,14 @@ def test_submitter_fills_targets_that_pass_the_audit(world: Any, ray_session: An
         data=DataConfig(source="text", path=corpus, text_unit="line"),
         scoring={"batch_samples": 16, "cache_dir": root / "cache"},
         submit={"max_fills": 3, "progress_interval_s": 1},
+        driver={"state_path": root / "driver.db"},
     )
-    report = run_submitter(config, chain=sim)
+    try:
+        report = run_submitter(config, chain=sim)  # hits go through the wallet's driver actor
+    finally:
+        stop_driver(config)
+    ledger = DriverState(root / "driver.db")
+    assert sorted(a.payload["target_id"] for a in ledger.actions("submit", ("done",))) == sorted(report.fills)
 
     assert len(report.fills) == 3 and report.samples > 0 and report.scored_tokens > 0
     store = ModelStore(root / "audit-cache", model_config(sim.settings.architecture))

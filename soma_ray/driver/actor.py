@@ -37,6 +37,15 @@ class DriverActor:
         self._chain_lock = asyncio.Lock()  # models, claims: one at a time
         self._submits = asyncio.Semaphore(config.driver.concurrent_submissions)
         self._watcher: asyncio.Task[None] | None = None
+        # Start at once, not on the first call: a driver Ray restarted after a crash must
+        # reconcile and keep its deadlines (a reveal) even if nobody calls it.
+        self._boot = asyncio.get_running_loop().create_task(self._boot_driver())
+
+    async def _boot_driver(self) -> None:
+        try:
+            await self._get()
+        except Exception as err:  # noqa: BLE001 - reported again to the first caller
+            log.error("driver start failed: %s", err)
 
     async def _get(self) -> Driver:
         async with self._starting:

@@ -123,6 +123,9 @@ class ExportSection(_Section):
 
     dir: Path = Path(".soma-ray/artifacts")
     after_training: bool = Field(default=True, description="export the best checkpoint when training ends")
+    commit: bool = Field(
+        default=False, description="hand the export to the wallet's driver to commit (it reveals next epoch)"
+    )
 
 
 SweepDistribution = Literal["grid", "choice", "uniform", "loguniform", "randint"]

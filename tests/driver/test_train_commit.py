@@ -1,0 +1,62 @@
+"""`jobs/train.py` with `export.commit: true`: the export goes to the wallet's driver actor, which
+creates the model and commits it; the secret reaches the job only through its environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import ray
+import yaml
+from soma_sdk import Keypair
+
+from soma_ray.chain.types import ModelStatus
+from soma_ray.config import TrainConfig, load_config
+from soma_ray.driver.actor import stop_driver
+from soma_ray.driver.state import DriverState
+from tests.training.helpers import write_corpus
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(600)
+def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any, tmp_path: Path) -> None:
+    sim, server = served_sim
+    keypair = Keypair.generate()
+    for _ in range(2):
+        asyncio.run(sim.faucet(keypair.address()))
+    recipe = {
+        "kind": "train",
+        "chain": {"network": "sim", "sim": sim.settings.model_dump(mode="json")},
+        "storage": {"kind": "local", "local": {"root": str(sim.settings.blob_dir), "base_url": server.url}},
+        "wallet": {"secret_key": "${SOMA_SECRET_KEY}"},
+        "driver": {"state_path": str(tmp_path / "driver.db")},
+        "data": {"source": "files", "path": str(write_corpus(tmp_path)), "max_bytes": 4096},
+        "heldout": {"every": 4, "max_samples": 2},
+        "training": {"name": "commit-me", "storage_path": str(tmp_path / "runs"), "num_workers": 1,
+                     "precision": "float32", "micro_batch": 2, "warmup_steps": 0, "max_steps": 2,
+                     "eval_every": 2, "checkpoint_every": 2, "max_failures": 0},
+        "export": {"dir": str(tmp_path / "artifacts"), "commit": True},
+    }
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    secret = keypair.to_secret_key()
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "SOMA_SECRET_KEY": secret}
+    try:
+        job = subprocess.run([sys.executable, "jobs/train.py", "--config", str(path)], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=540, check=False)
+        assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+        assert secret not in job.stdout + job.stderr
+        assert "committed" in job.stdout
+        commits = DriverState(tmp_path / "driver.db").actions("commit", ("done",))
+        assert len(commits) == 1
+        model = asyncio.run(sim.get_model(commits[0].payload["model_id"]))
+        assert model.status == ModelStatus.PENDING and model.manifest is not None
+        assert model.manifest.checksum == commits[0].payload["checksum"]
+    finally:
+        stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))

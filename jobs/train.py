@@ -1,30 +1,32 @@
 """Training: `ray job submit --working-dir . -- python jobs/train.py --config configs/train-tiny.yaml`.
 
 With `export.commit: true` the exported artifacts go to the wallet's driver actor, which creates
-the model if needed, commits them with a fresh key and reveals them in the next epoch.
+the model if needed, commits them with a fresh key and reveals them in the next epoch; with
+`export.rounds: N` the job then trains again from the revealed weights, N times.
 """
 
 import asyncio
-
-import ray
 
 from soma_ray.config import TrainConfig
 from soma_ray.job import job_main
 from soma_ray.training.trainer import TrainingOutcome, run_training
 
 
-def _train_and_commit(config: TrainConfig) -> TrainingOutcome:
-    outcome = run_training(config)
-    if config.export.commit and outcome.manifest is not None:
-        from soma_ray.driver.actor import driver_handle
+def _train(config: TrainConfig) -> TrainingOutcome:
+    if not config.export.commit:
+        return run_training(config)
+    from soma_ray.driver.actor import driver_handle
+    from soma_ray.training.rounds import run_rounds
 
-        result = ray.get(driver_handle(config).commit.remote(str(outcome.manifest)))
-        print(f"committed {outcome.manifest} to model {result['model_id']} ({result['status']})")
-    return outcome
+    poll = 0.5 if config.chain.network == "sim" else config.driver.poll_seconds
+    outcomes = run_rounds(config, driver_handle(config), poll_seconds=poll)
+    for outcome in outcomes:
+        print(f"committed {outcome.manifest}")
+    return outcomes[-1]
 
 
 async def _run(config: TrainConfig) -> TrainingOutcome:
-    return await asyncio.to_thread(_train_and_commit, config)
+    return await asyncio.to_thread(_train, config)
 
 
 if __name__ == "__main__":

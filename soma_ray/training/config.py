@@ -126,6 +126,9 @@ class ExportSection(_Section):
     commit: bool = Field(
         default=False, description="hand the export to the wallet's driver to commit (it reveals next epoch)"
     )
+    rounds: int = Field(
+        default=1, ge=1, description="with commit: train again from the revealed weights after each reveal"
+    )
 
 
 SweepDistribution = Literal["grid", "choice", "uniform", "loguniform", "randint"]

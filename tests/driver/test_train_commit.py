@@ -1,5 +1,6 @@
-"""`jobs/train.py` with `export.commit: true`: the export goes to the wallet's driver actor, which
-creates the model and commits it; the secret reaches the job only through its environment."""
+"""`jobs/train.py` with `export.commit: true` and two rounds: each export goes to the wallet's
+driver actor (create, commit, reveal in the next epoch), and the second round starts from the
+revealed weights. The secret reaches the job only through its environment."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,16 @@ from tests.training.helpers import write_corpus
 REPO = Path(__file__).resolve().parents[2]
 
 
+def _advance_after_first_commit(sim: Any, ledger: Path, timeout: float = 400) -> None:
+    """The simulated clock: move to the reveal epoch once round 1 is committed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ledger.exists() and DriverState(ledger).actions("commit", ("done",)):
+            asyncio.run(sim.advance_epoch())
+            return
+        time.sleep(0.2)
+
+
 @pytest.mark.timeout(600)
 def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any, tmp_path: Path) -> None:
     sim, server = served_sim
@@ -39,24 +52,29 @@ def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any,
         "data": {"source": "files", "path": str(write_corpus(tmp_path)), "max_bytes": 4096},
         "heldout": {"every": 4, "max_samples": 2},
         "training": {"name": "commit-me", "storage_path": str(tmp_path / "runs"), "num_workers": 1,
-                     "precision": "float32", "micro_batch": 2, "warmup_steps": 0, "max_steps": 2,
-                     "eval_every": 2, "checkpoint_every": 2, "max_failures": 0},
-        "export": {"dir": str(tmp_path / "artifacts"), "commit": True},
+                     "precision": "float32", "micro_batch": 2, "warmup_steps": 0, "max_steps": 1,
+                     "eval_every": 1, "checkpoint_every": 1, "max_failures": 0},
+        "export": {"dir": str(tmp_path / "artifacts"), "commit": True, "rounds": 2},
     }
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(recipe))
     secret = keypair.to_secret_key()
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "SOMA_SECRET_KEY": secret}
+    clock = threading.Thread(target=_advance_after_first_commit, args=(sim, tmp_path / "driver.db"))
+    clock.start()
     try:
         job = subprocess.run([sys.executable, "jobs/train.py", "--config", str(path)], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=540, check=False)
+        clock.join()
         assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
         assert secret not in job.stdout + job.stderr
-        assert "committed" in job.stdout
-        commits = DriverState(tmp_path / "driver.db").actions("commit", ("done",))
-        assert len(commits) == 1
-        model = asyncio.run(sim.get_model(commits[0].payload["model_id"]))
-        assert model.status == ModelStatus.PENDING and model.manifest is not None
-        assert model.manifest.checksum == commits[0].payload["checksum"]
+        state = DriverState(tmp_path / "driver.db")
+        first, second = state.actions("commit", ("done",))
+        reveal = state.get(f"reveal:{first.payload['model_id']}:{first.payload['commit_epoch']}")
+        assert reveal is not None and reveal.status == "done" and reveal.epoch == first.payload["commit_epoch"] + 1
+        assert second.payload["commit_epoch"] == reveal.epoch and second.payload["checksum"] != first.payload["checksum"]
+        model = asyncio.run(sim.get_model(first.payload["model_id"]))
+        assert model.status == ModelStatus.ACTIVE and model.has_pending_update  # round 2 awaits its reveal
+        assert "round1" in second.payload["manifest_path"]
     finally:
         stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))

@@ -231,6 +231,11 @@ def other_ray_clusters() -> int:
     return count
 
 
+def neighbours() -> dict[str, float]:
+    """Signs that something else shares the machine: other Ray clusters, 1-minute load average."""
+    return {"other_ray_clusters": other_ray_clusters(), "loadavg_1m": os.getloadavg()[0]}
+
+
 def start_ray(args: argparse.Namespace) -> float:
     """A local Ray cluster on every core (and GPU), dashboard included as in `run_training`.
     Returns the seconds it took."""
@@ -255,6 +260,7 @@ def measure_soma_ray(args: argparse.Namespace, config: TrainConfig) -> Measureme
 
     from soma_ray.training.trainer import run_training
 
+    before = neighbours()
     ray_init_s = start_ray(args)
     t = config.training
     log(f"(a) soma-ray: ray.init {ray_init_s:.1f} s; {t.num_workers} worker(s) × {t.cpus_per_worker:g} CPU, "
@@ -266,6 +272,7 @@ def measure_soma_ray(args: argparse.Namespace, config: TrainConfig) -> Measureme
         wall_s = time.perf_counter() - start
     finally:
         ray.shutdown()
+    after = neighbours()
     metrics = outcome.metrics
     if metrics.get("step") != t.max_steps or "tokens_per_second" not in metrics:
         raise RuntimeError(f"the trainer's last report is not the final step's: {metrics}")
@@ -273,7 +280,8 @@ def measure_soma_ray(args: argparse.Namespace, config: TrainConfig) -> Measureme
              f"ZeRO-{t.zero_stage} AdamW, {t.precision}, micro-batch {t.micro_batch} × accum {t.grad_accum}")
     notes = {"ray_init_s": ray_init_s, "run_training_wall_s": wall_s, "reported_mfu": metrics.get("mfu"),
              "last_report": {k: v for k, v in metrics.items() if isinstance(v, (int, float, str))},
-             "reports": getattr(outcome, "history", None)}  # every log window, where the trainer returns them
+             "reports": getattr(outcome, "history", None),  # every log window, where the trainer returns them
+             "neighbours_before": before, "neighbours_after": after}
     return Measurement(f"(a) soma-ray trainer, {t.num_workers} worker(s)", setup,
                        float(metrics["tokens_per_second"]), t.num_workers * t.micro_batch * t.grad_accum,
                        t.num_workers, float(metrics["loss"]), notes)
@@ -347,12 +355,15 @@ def measure_quickstart(args: argparse.Namespace, config: TrainConfig) -> Measure
     log(f"(b) quickstart-style: 1 process, Adam, micro-batch {QUICKSTART_MICRO_BATCH} × accumulation "
         f"{job.accum}, {'bf16 autocast' if args.device == 'cuda' else 'float32'}, {job.steps} steps")
     # A fresh process: its CUDA memory and threads are its own, and nothing of Ray runs beside it.
+    before = neighbours()
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         out = pool.submit(run_quickstart, job).result()
+    after = neighbours()
     setup = (f"1 process × {out['threads']} thread(s){' × 1 GPU' if args.device == 'cuda' else ''}, Adam, "
              f"{'bf16 autocast' if args.device == 'cuda' else 'float32'}, "
              f"micro-batch {QUICKSTART_MICRO_BATCH} × accum {job.accum}")
-    notes = {k: out[k] for k in ("seconds", "timed_steps", "threads", "gpu_peak_mib")}
+    notes = {**{k: out[k] for k in ("seconds", "timed_steps", "threads", "gpu_peak_mib")},
+             "neighbours_before": before, "neighbours_after": after}
     return Measurement("(b) quickstart-style loop", setup, out["tokens_per_s"],
                        QUICKSTART_MICRO_BATCH * job.accum, 1, out["loss"], notes)
 
@@ -384,6 +395,14 @@ def print_report(args: argparse.Namespace, config: TrainConfig, data: dict[str, 
         print(f"{r.name:<36}{r.tokens_per_s:>12,.0f}{r.ms_per_step:>10.1f}{fmt_mfu(r.mfu(flops, peak)):>8}   {r.setup}")
     if len(results) == 2:
         print(f"\nratio soma-ray / quickstart, tokens/s: {results[0].tokens_per_s / results[1].tokens_per_s:.2f}×")
+    for r in results:
+        before, after = r.notes["neighbours_before"], r.notes["neighbours_after"]
+        clusters = max(before["other_ray_clusters"], after["other_ray_clusters"])
+        if clusters:
+            print(f"WARNING: {r.name} ran beside {clusters:g} other Ray cluster(s): its figures are skewed")
+        elif after["loadavg_1m"] > 1.5 * (os.cpu_count() or 1):  # each path alone keeps it near the CPU count
+            print(f"WARNING: load average {after['loadavg_1m']:.1f} on {os.cpu_count()} CPUs after {r.name}: "
+                  "something else may have shared the machine")
     a = results[0].notes
     print(f"(a) ray.init {a['ray_init_s']:.1f} s and run_training {a['run_training_wall_s']:.1f} s in all "
           "(worker start, DeepSpeed init, warm-up, timed steps, final eval + checkpoint)")

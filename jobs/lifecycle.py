@@ -1,4 +1,4 @@
-"""Main job: `ray job submit --working-dir . -- python jobs/lifecycle.py --config configs/sim.yaml`."""
+"""First steps (kind: run): `ray job submit --working-dir . -- python jobs/lifecycle.py --config configs/sim.yaml`."""
 
 from rich.console import Console
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
 from soma_ray.config import ConfigError, RunConfig, load_config, load_job_config
-from soma_ray.config.models import JobConfig
+from soma_ray.config.models import JobConfig, driver_config
 from soma_ray.job import USER_ERRORS
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
@@ -32,7 +32,9 @@ app = typer.Typer(help="Take part in the SOMA network on Ray.", no_args_is_help=
 wallet_app = typer.Typer(help="Create and inspect the signing wallet.", no_args_is_help=True)
 targets_app = typer.Typer(help="Inspect targets.", no_args_is_help=True)
 sim_app = typer.Typer(help="Drive the embedded simulated network.", no_args_is_help=True)
+driver_app = typer.Typer(help="The wallet's driver actor: the one process that signs.", no_args_is_help=True)
 app.add_typer(wallet_app, name="wallet")
+app.add_typer(driver_app, name="driver")
 app.add_typer(targets_app, name="targets")
 app.add_typer(sim_app, name="sim")
 
@@ -98,8 +100,17 @@ def root(
 
 
 @app.command()
+def cycle(ctx: typer.Context) -> None:
+    """The main job: fund, train, commit, reveal, submit and claim on a fresh simulated network; print the ledger."""
+    from soma_ray.config import CycleConfig
+    from soma_ray.cycle import run_cycle
+
+    guarded(lambda: run_cycle(load_kind(ctx.obj, CycleConfig), console))
+
+
+@app.command()
 def run(ctx: typer.Context) -> None:
-    """The main job: fund a new wallet, advance one epoch, print the network status."""
+    """Fund a new wallet, advance one epoch, print the network status (kind: run)."""
     from soma_ray.lifecycle import run_lifecycle
 
     options: Options = ctx.obj
@@ -258,6 +269,53 @@ def targets_list(
         console.print(table)
 
     with_chain(ctx, show)
+
+
+@app.command()
+def claim(
+    ctx: typer.Context,
+    target_ids: Annotated[list[str] | None, typer.Argument(help="targets to claim (default: whatever is due)")] = None,
+) -> None:
+    """Ask the wallet's driver to claim: our fills and our model's wins from fill epoch + 2, or the given targets."""
+    from soma_ray.driver_client import call, wallet_driver
+
+    def go() -> list[str]:
+        handle = wallet_driver(ctx.obj.load())
+        return list(call(handle.claim.remote(list(target_ids) if target_ids else None)))
+
+    claimed = guarded(go)
+    console.print(f"claimed {len(claimed)} target(s)" + "".join(f"\n{t}" for t in claimed), highlight=False)
+
+
+@app.command()
+def reveal(ctx: typer.Context) -> None:
+    """Ask the wallet's driver to reveal every commit whose reveal epoch (commit epoch + 1) is now."""
+    from soma_ray.driver_client import call, wallet_driver
+
+    revealed = guarded(lambda: list(call(wallet_driver(ctx.obj.load()).reveal.remote())))
+    console.print(f"revealed {len(revealed)} model(s)" + "".join(f"\n{m}" for m in revealed), highlight=False)
+
+
+@driver_app.command("status")
+def driver_status(ctx: typer.Context) -> None:
+    """Address, epoch, balance, model state, next deadline, pending actions and the ledger (starts the driver if needed)."""
+    from soma_ray.driver_client import call, status_table, wallet_driver
+
+    console.print(status_table(guarded(lambda: call(wallet_driver(ctx.obj.load()).status.remote()))))
+
+
+@driver_app.command("stop")
+def driver_stop(ctx: typer.Context) -> None:
+    """Kill the wallet's driver actor (its ledger stays on disk; the next command starts a new one)."""
+    from soma_ray.driver_client import stop_wallet_driver
+
+    def go() -> tuple[str, bool]:
+        config = ctx.obj.load()
+        address = canonical_address(load_keypair(driver_config(config).wallet).address())
+        return address, stop_wallet_driver(config)
+
+    address, stopped = guarded(go)
+    console.print(f"{'stopped the driver of' if stopped else 'no driver running for'} {address}", highlight=False)
 
 
 @sim_app.command("faucet")

@@ -1,6 +1,6 @@
-"""The main job. For now: fund a new wallet, advance the epoch, report the network.
+"""The first steps on a network (`kind: run`): fund a new wallet, advance the epoch, report.
 
-The full lifecycle (score → submit → train → commit/reveal → claim) grows here in later issues.
+The whole lifecycle (train → commit/reveal → score/submit → claim) is the main job, `soma_ray/cycle.py`.
 """
 
 from __future__ import annotations

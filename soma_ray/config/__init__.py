@@ -4,6 +4,7 @@ from soma_ray.config.loader import ConfigError, load_config, load_job_config
 from soma_ray.config.models import (
     JOB_CONFIGS,
     ChainConfig,
+    CycleConfig,
     RunConfig,
     StorageConfig,
     SubmitConfig,
@@ -16,6 +17,7 @@ __all__ = [
     "JOB_CONFIGS",
     "ChainConfig",
     "ConfigError",
+    "CycleConfig",
     "RunConfig",
     "StorageConfig",
     "SubmitConfig",

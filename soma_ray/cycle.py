@@ -1,0 +1,280 @@
+"""The main job: the whole lifecycle on a fresh embedded simulated network, with a local Ray.
+
+fund a new wallet → train a tiny model (Ray Train + DeepSpeed) → commit it through the wallet's
+driver actor → reveal in the next epoch → score and submit in the epoch whose targets list the
+model → claim two epochs later → a ledger that adds up to the wallet's balance on chain.
+
+The driver actor is the one process that signs (design.md); this job only funds the wallet,
+moves the simulated clock and asks the driver to act. Everything lives under `cycle.folder`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Coroutine
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rich.console import Console
+from rich.table import Table
+from soma_sdk import Keypair
+
+from soma_ray.chain.sim import SimChain
+from soma_ray.chain.sim.serve import serving_blobs
+from soma_ray.chain.sim.settings import SimSettings
+from soma_ray.config.models import CycleConfig, SubmitConfig, WalletConfig
+from soma_ray.driver_client import actor_errors, call
+from soma_ray.protocol.commitments import canonical_address
+from soma_ray.protocol.constants import to_soma
+from soma_ray.storage import StorageError, fetch_url
+from soma_ray.wallet import create_key_file, load_keypair
+
+T = TypeVar("T")
+MARKER = ".soma-ray-cycle"  # only a folder holding this file is ever wiped
+STEPS = 7
+
+
+class CycleError(Exception):
+    """The cycle cannot go on (one line naming what to change)."""
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    address: str
+    model_id: str
+    commit_epoch: int
+    reveal_epoch: int
+    active_at_reveal: bool
+    open_targets: int
+    targets_with_model: int  # open targets of the scoring epoch that list our model
+    hits: int
+    fills: list[str]
+    balance_before: int  # after the faucet, before anything was spent
+    balance_after: int  # read from the chain at the end
+    stake: int  # taken by CreateModel (0 when the model already existed)
+    create_fee: int  # CreateModel's fee: the driver's ledger does not see it, the balance does
+    ledger: dict[str, int]  # the driver's ledger, this cycle's share (end minus start)
+    pending: list[str]  # driver actions still open at the end (none when everything settled)
+    driver_stopped: bool = False
+    epochs: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fees(self) -> int:
+        return self.ledger["fees"] + self.create_fee
+
+    @property
+    def rewards(self) -> int:
+        return sum(self.ledger[k] for k in ("rewards_as_submitter", "rewards_as_model_owner", "claimer_incentives"))
+
+    @property
+    def expected_after(self) -> int:
+        return (self.balance_before - self.stake - self.fees - self.ledger["bonds_locked"]
+                + self.ledger["bonds_returned"] + self.rewards)
+
+    @property
+    def unexplained(self) -> int:
+        return self.balance_after - self.expected_after
+
+
+def prepare_folder(folder: Path, fresh: bool) -> None:
+    """Wipe `folder` for a fresh start, but only a folder the cycle made (it holds MARKER)."""
+    if folder == Path(folder.anchor) or folder == Path.home() or Path.cwd().is_relative_to(folder):
+        raise CycleError(f"cycle.folder {folder} holds the working directory or home; choose a folder of its own")
+    if fresh and folder.exists():
+        if not (folder / MARKER).is_file() and any(folder.iterdir()):
+            raise CycleError(
+                f"cycle.folder {folder} exists and was not made by the cycle; choose another folder or empty it"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).touch()
+
+
+def _check_served(settings: SimSettings) -> None:
+    """The blob port was taken: make sure whoever serves it serves *this* network's blobs."""
+    sample = next((p for p in sorted(settings.blob_dir.rglob("*")) if p.is_file()), None)
+    if sample is None:
+        return
+    url = f"{settings.blob_url.rstrip('/')}/{sample.relative_to(settings.blob_dir).as_posix()}"
+    try:
+        same = fetch_url(url) == sample.read_bytes()
+    except StorageError:
+        same = False
+    if not same:
+        raise CycleError(
+            f"{settings.blob_url} is served by another process, not from {settings.blob_dir}; "
+            "stop it or set chain.sim.blob_url to a free port"
+        )
+
+
+def _wallet(key_file: Path) -> Keypair:
+    """A new wallet for a fresh cycle; the existing one when the folder is kept."""
+    if key_file.is_file():
+        return load_keypair(WalletConfig(key_file=key_file))
+    return create_key_file(key_file)
+
+
+def _sync(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+class _Cycle:
+    """The steps, in order; each prints one line of progress (training and scoring log their own)."""
+
+    def __init__(self, config: CycleConfig, submit: SubmitConfig, chain: SimChain, console: Console) -> None:
+        self.config, self.submit, self.chain, self.console = config, submit, chain, console
+        self.epochs: dict[str, int] = {}
+
+    def say(self, step: int, text: str) -> None:
+        self.console.print(f"[bold]== step {step}/{STEPS}[/bold] {text}", highlight=False, soft_wrap=True)
+
+    def balance(self, address: str) -> int:
+        return _sync(self.chain.balance(address))
+
+    def advance(self) -> int:
+        return _sync(self.chain.advance_epoch())
+
+    def run(self) -> CycleResult:
+        from soma_ray.driver.actor import driver_handle
+        from soma_ray.submission.job import run_submitter
+
+        # 1. fund a new wallet and start its driver actor
+        keypair = _wallet(self.submit.wallet.key_file)
+        address = canonical_address(keypair.address())
+        for _ in range(self.config.cycle.faucet_requests):
+            _sync(self.chain.faucet(address))
+        handle = driver_handle(self.submit)
+        ledger0: dict[str, int] = call(handle.ledger.remote())  # after its start-up (a kept folder may owe claims)
+        had_model = call(handle.status.remote())["model_id"] is not None
+        before = self.balance(address)
+        self.say(1, f"wallet {address} funded: {to_soma(before):.9f} SOMA; driver actor started")
+
+        # 2. train on the network's architecture, export the best checkpoint
+        self.say(2, "training (Ray Train + DeepSpeed)")
+        manifest = self.train()
+
+        # 3. create the model and commit (the driver picks a fresh key and uploads the encrypted weights)
+        balance0, fees0 = self.balance(address), call(handle.ledger.remote())["fees"]
+        committed = call(handle.commit.remote(str(manifest)))
+        model_id = str(committed["model_id"])
+        fees1: int = call(handle.ledger.remote())["fees"]
+        stake = 0 if had_model else self.config.driver.model_stake
+        # What the commit call spent beyond the stake and the fees the driver recorded.
+        create_fee = balance0 - self.balance(address) - stake - (fees1 - fees0)
+        self.epochs["commit"] = _sync(self.chain.info()).epoch
+        self.say(3, f"model {model_id} created (stake {to_soma(stake):g} SOMA) and committed in epoch "
+                    f"{self.epochs['commit']}")
+
+        # 4. the next epoch: reveal (the actor's epoch watcher may be first; both are idempotent)
+        self.epochs["reveal"] = self.advance()
+        call(handle.tick.remote())
+        status = call(handle.status.remote())
+        active = status["model_status"] == "active"
+        if not active:
+            raise CycleError(f"model {model_id} is {status['model_status']} in its reveal epoch; see the driver log")
+        self.say(4, f"epoch {self.epochs['reveal']}: model revealed, now active")
+
+        # 5. one more epoch: its targets are drawn over the active models, ours included
+        self.epochs["score"] = self.advance()
+        targets = _sync(self.chain.all_targets("open"))
+        with_model = sum(model_id in t.model_ids for t in targets)
+        models = len({m for t in targets for m in t.model_ids})
+        self.say(5, f"epoch {self.epochs['score']}: {len(targets)} open targets over {models} models, "
+                    f"{with_model} list ours; scoring and submitting")
+
+        # 6. score the data on the Ray pool; the driver uploads and submits each target's best hit
+        report = run_submitter(self.submit)
+        self.say(6, f"submitted: {report.line()}")
+
+        # 7. two epochs on, the audit window has closed: claim what is due
+        self.advance()
+        self.epochs["claim"] = self.advance()
+        call(handle.tick.remote())
+        call(handle.claim.remote())
+        ledger1: dict[str, int] = call(handle.ledger.remote())
+        ledger = {k: ledger1[k] - ledger0.get(k, 0) for k in ledger1 if k != "start_balance"}
+        pending = list(call(handle.status.remote())["pending"])
+        self.say(7, f"epoch {self.epochs['claim']}: {ledger['claims']} claim(s) made")
+        return CycleResult(
+            address=address, model_id=model_id, commit_epoch=self.epochs["commit"],
+            reveal_epoch=self.epochs["reveal"], active_at_reveal=active, open_targets=len(targets),
+            targets_with_model=with_model, hits=report.hits, fills=list(report.fills), balance_before=before,
+            balance_after=self.balance(address), stake=stake, create_fee=create_fee, ledger=ledger, pending=pending,
+            epochs=dict(self.epochs),
+        )
+
+    def train(self) -> Path:
+        from soma_ray.training.trainer import run_training
+
+        outcome = run_training(self.config.train_config(), export=True)
+        if outcome.manifest is None:
+            raise CycleError(f"training run {outcome.run} left no checkpoint to export; raise training.max_steps")
+        self.console.print(f"run {outcome.run}: held-out loss {outcome.best_heldout_loss:.4f}; "
+                           f"artifacts {outcome.manifest}", highlight=False, soft_wrap=True)
+        return outcome.manifest
+
+
+def run_cycle(config: CycleConfig, console: Console | None = None) -> CycleResult:
+    """Run the whole cycle; print progress and the ledger; stop the driver actor at the end."""
+    from soma_ray.driver.actor import stop_driver
+    from soma_ray.submission.job import ensure_ray
+
+    console = console or Console()
+    prepare_folder(config.folder, config.cycle.fresh)
+    submit = config.submit_config()
+    settings = submit.chain.sim
+    console.print(f"cycle folder {config.folder} ({'fresh' if config.cycle.fresh else 'kept'})", highlight=False)
+    ensure_ray()
+    chain = SimChain(settings)  # genesis on first use: 4 models, their weights under sim/blobs
+    with serving_blobs(settings) as server:
+        if server is None:
+            _check_served(settings)
+        try:
+            with actor_errors():  # e.g. the driver refusing a submission: its one line, not a traceback
+                result = _Cycle(config, submit, chain, console).run()
+        finally:
+            stopped = submit.wallet.key_file.is_file() and stop_driver(submit)
+    console.print(f"wallet {result.address}\nmodel  {result.model_id} (committed in epoch {result.commit_epoch}, "
+                  f"active from epoch {result.reveal_epoch})", highlight=False, soft_wrap=True)
+    console.print(ledger_table(result))
+    console.print(f"driver actor {'stopped' if stopped else 'was not running'}; everything is in {config.folder}",
+                  highlight=False)
+    return replace(result, driver_stopped=stopped)
+
+
+def _amount(shannons: int, sign: str = "") -> tuple[str, str]:
+    return f"{sign}{shannons:,}", f"{sign}{to_soma(shannons):.9f}"
+
+
+def ledger_table(result: CycleResult) -> Table:
+    """Where the wallet's coins went: each line from the driver's ledger, checked against the chain."""
+    led = result.ledger
+    table = Table(title="ledger of this cycle")
+    for column in ("", "shannons", "SOMA"):
+        table.add_column(column, justify="left" if not column else "right")
+    table.add_row("balance before (funded)", *_amount(result.balance_before))
+    rows = [
+        ("model stake", result.stake, "-"),
+        (f"fees (CreateModel {result.create_fee:,})", result.fees, "-"),
+        (f"bonds locked ({led['submissions']} submissions)", led["bonds_locked"], "-"),
+        ("bonds returned", led["bonds_returned"], "+"),
+        ("rewards as submitter", led["rewards_as_submitter"], "+"),
+        ("rewards as model owner", led["rewards_as_model_owner"], "+"),
+        ("claimer incentives", led["claimer_incentives"], "+"),
+    ]
+    for label, value, sign in rows:
+        table.add_row(label, *_amount(value, sign))
+    table.add_section()
+    table.add_row("expected balance", *_amount(result.expected_after))
+    table.add_row("balance after (chain)", *_amount(result.balance_after))
+    table.add_row("unexplained", *_amount(result.unexplained))
+    table.add_section()
+    table.add_row("hits / fills / claims", f"{result.hits} / {len(result.fills)} / {led['claims']}", "")
+    table.add_row("targets listing our model", f"{result.targets_with_model} of {result.open_targets}", "")
+    table.add_row("driver actions still open", str(len(result.pending)), "")
+    return table
+
+
+__all__ = ["CycleError", "CycleResult", "ledger_table", "prepare_folder", "run_cycle"]

@@ -1,0 +1,135 @@
+"""Talking to a wallet's driver actor from outside it: `soma-ray driver status|stop`, `soma-ray
+claim`, `soma-ray reveal` and the long-running `jobs/driver.py`. The actor stays the one process
+that signs; these only ask it to act and show what its ledger says.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import RayTaskError
+from rich.console import Console
+from rich.table import Table
+
+from soma_ray.config import RunConfig, load_config, load_job_config
+from soma_ray.config.models import JobConfig, driver_config
+from soma_ray.protocol.constants import to_soma
+from soma_ray.wallet import load_keypair
+
+
+def connect_ray() -> None:
+    """Join RAY_ADDRESS or a `ray start` cluster on this machine, else start a local Ray (whose
+    driver actor then lives only as long as this process). Actor logs stay in the actor's log."""
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+
+
+@contextmanager
+def actor_errors() -> Iterator[None]:
+    """A failure inside an actor surfaces as its own error (one line, e.g. DriverRefused), not as
+    Ray's wrapper, whose message is the remote traceback."""
+    try:
+        yield
+    except RayTaskError as err:
+        cause = err.cause
+        if isinstance(cause, Exception) and not isinstance(cause, RayTaskError):
+            raise cause from None
+        raise
+
+
+def call(ref: Any) -> Any:
+    """`ray.get` of an actor call, with `actor_errors`."""
+    with actor_errors():
+        return ray.get(ref)
+
+
+def any_recipe(path: Path | None, overrides: Sequence[str] = ()) -> JobConfig:
+    """A recipe of any kind: the driver reads only its chain, storage, wallet and driver sections."""
+    return load_job_config(path, overrides) if path is not None else load_config(RunConfig, None, overrides)
+
+
+def wallet_driver(config: JobConfig) -> Any:
+    """The running driver actor of the config's wallet, or a new one."""
+    from soma_ray.driver.actor import driver_handle
+
+    config = driver_config(config)
+    load_keypair(config.wallet)  # no wallet: say so before starting Ray
+    connect_ray()
+    return driver_handle(config)
+
+
+def stop_wallet_driver(config: JobConfig) -> bool:
+    from soma_ray.driver.actor import stop_driver
+
+    config = driver_config(config)
+    load_keypair(config.wallet)
+    connect_ray()
+    return stop_driver(config)
+
+
+def _soma(shannons: int) -> str:
+    return f"{to_soma(shannons):.9f} SOMA"
+
+
+def status_table(status: dict[str, Any]) -> Table:
+    ledger = status["ledger"]
+    model = f"{status['model_id']} ({status['model_status']})" if status["model_id"] else "none yet"
+    pending = status["pending"]
+    rows = [
+        ("address", status["address"]),
+        ("network / epoch", f"{status['network']} / {status['epoch']}"),
+        ("balance", _soma(status["balance"])),
+        ("model", model),
+        ("next deadline", status["next_deadline"] or "none"),
+        ("pending actions", f"{len(pending)}" + (f": {', '.join(pending)}" if pending else "")),
+        ("dry run", "yes" if status["dry_run"] else "no"),
+        ("balance at first start", _soma(ledger["start_balance"])),
+        ("submissions / claims", f"{ledger['submissions']} / {ledger['claims']}"),
+        ("bonds locked / returned", f"{_soma(ledger['bonds_locked'])} / {_soma(ledger['bonds_returned'])}"),
+        ("rewards as submitter", _soma(ledger["rewards_as_submitter"])),
+        ("rewards as model owner", _soma(ledger["rewards_as_model_owner"])),
+        ("claimer incentives", _soma(ledger["claimer_incentives"])),
+        ("fees", _soma(ledger["fees"])),
+    ]
+    table = Table(title="driver", show_header=False)
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
+
+
+def status_line(status: dict[str, Any]) -> str:
+    """One line for a long-running log."""
+    ledger = status["ledger"]
+    return (
+        f"epoch {status['epoch']} | balance {_soma(status['balance'])} | model {status['model_status'] or '-'} | "
+        f"pending {len(status['pending'])} | next {status['next_deadline'] or '-'} | "
+        f"submissions {ledger['submissions']}, claims {ledger['claims']}"
+    )
+
+
+def watch_driver(config: JobConfig, every: float = 30.0, once: bool = False, console: Console | None = None) -> None:
+    """Start (or find) the wallet's driver, print its status, then a line every `every` seconds."""
+    console = console or Console()
+    handle = wallet_driver(config)
+    console.print(status_table(call(handle.status.remote())))
+    if once:
+        return
+    console.print(f"the driver acts on every new epoch; status every {every:g} s (Ctrl-C stops watching)")
+    try:
+        while True:
+            time.sleep(every)
+            console.print(status_line(call(handle.status.remote())), highlight=False)
+    except KeyboardInterrupt:
+        console.print("stopped watching; the driver actor keeps running (`soma-ray driver stop` ends it)")
+
+
+__all__ = [
+    "actor_errors", "any_recipe", "call", "connect_ray", "status_line", "status_table", "stop_wallet_driver", "wallet_driver",
+    "watch_driver",
+]

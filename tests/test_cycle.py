@@ -1,0 +1,163 @@
+"""The main job on a fresh simulated network in a tmp folder, in-process with the session's Ray:
+the model is active in its reveal epoch, targets list it, fills land and are claimed, the ledger
+adds up to the chain's balance (and its fees to the chain's own fee records), and no driver
+actor is left behind."""
+
+from __future__ import annotations
+
+import io
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from soma_ray.config import ConfigError, CycleConfig, load_config, load_job_config
+from soma_ray.cycle import MARKER, CycleError, prepare_folder, run_cycle
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "configs" / "cycle.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cycle_config(root: Path, *overrides: str) -> CycleConfig:
+    """The shipped recipe, in `root`, with a shorter training run and a free blob port."""
+    return load_config(CycleConfig, RECIPE, [
+        f"cycle.folder={root / 'cycle'}", f"chain.sim.blob_url=http://127.0.0.1:{free_port()}",
+        f"data.path={REPO / 'soma_ray'}", "training.max_steps=10", "training.eval_every=10",
+        "training.checkpoint_every=10", "submit.max_fills=3", *overrides,
+    ], env={})
+
+
+def sim_txs(sim_db: Path, sender: str) -> dict[str, Any]:
+    with sqlite3.connect(sim_db) as conn:
+        rows = conn.execute("SELECT kind, ok, fee FROM txs WHERE sender = ?", (sender,)).fetchall()
+    return {
+        "fees": sum(fee for _, _, fee in rows),
+        "ok": {kind: sum(1 for k, ok, _ in rows if k == kind and ok) for kind, _, _ in rows},
+    }
+
+
+@pytest.mark.slow
+def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any) -> None:
+    from soma_ray.driver.actor import NAMESPACE, actor_name
+
+    config = cycle_config(tmp_path)
+    stale = config.folder / "stale.txt"
+    stale.parent.mkdir(parents=True)
+    (config.folder / MARKER).touch()
+    stale.write_text("from an earlier run")
+    out = io.StringIO()
+    result = run_cycle(config, Console(file=out, width=200))
+
+    assert not stale.exists()  # fresh: the folder was wiped first
+    assert result.active_at_reveal and result.reveal_epoch == result.commit_epoch + 1
+    assert result.targets_with_model >= 1 and result.open_targets > result.targets_with_model
+    fills, ledger = len(result.fills), result.ledger
+    assert 1 <= fills <= 3 and result.hits >= fills
+    assert ledger["submissions"] == ledger["claims"] == fills  # every fill claimed two epochs later
+    assert ledger["bonds_returned"] == ledger["bonds_locked"] > 0
+    assert ledger["rewards_as_submitter"] > 0 and ledger["claimer_incentives"] > 0
+    assert result.pending == []
+    assert result.stake == config.driver.model_stake and result.create_fee > 0
+    # The ledger adds up to what the chain says, to the shannon.
+    assert result.balance_after == (
+        result.balance_before - result.stake - result.fees - ledger["bonds_locked"] + ledger["bonds_returned"]
+        + ledger["rewards_as_submitter"] + ledger["rewards_as_model_owner"] + ledger["claimer_incentives"]
+    )
+    assert result.unexplained == 0
+    assert result.balance_before == config.cycle.faucet_requests * 2 * 10**9
+    # ... and its fees and actions to the network's own transaction records.
+    chain = sim_txs(config.folder / "sim" / "sim.db", result.address)
+    assert chain["fees"] == result.fees
+    assert chain["ok"]["CreateModel"] == chain["ok"]["CommitModel"] == chain["ok"]["RevealModel"] == 1
+    assert chain["ok"]["SubmitData"] == chain["ok"]["ClaimRewards"] == fills
+
+    printed = out.getvalue()
+    for line in ("step 7/7", "ledger of this cycle", "unexplained", "driver actor stopped"):
+        assert line in printed
+    assert result.driver_stopped
+    name = actor_name(config.submit_config())
+    deadline = time.monotonic() + 30
+    while True:  # ray.kill is asynchronous: the name is released once the actor is dead
+        try:
+            ray_session.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            break
+        assert time.monotonic() < deadline, "the driver actor outlived the cycle"
+        time.sleep(0.5)
+
+
+def test_only_a_folder_the_cycle_made_is_wiped(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    prepare_folder(mine, fresh=True)
+    (mine / "old").write_text("x")
+    prepare_folder(mine, fresh=True)
+    assert (mine / MARKER).is_file() and not (mine / "old").exists()
+    (mine / "kept").write_text("x")
+    prepare_folder(mine, fresh=False)
+    assert (mine / "kept").exists()
+
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "precious").write_text("x")
+    with pytest.raises(CycleError, match="was not made by the cycle"):
+        prepare_folder(theirs, fresh=True)
+    assert (theirs / "precious").exists()
+    with pytest.raises(CycleError, match="holds the working directory"):
+        prepare_folder(Path.cwd().parent, fresh=True)
+
+
+def test_the_recipe_derives_every_path_from_the_folder(tmp_path: Path) -> None:
+    config = cycle_config(tmp_path)
+    train, submit = config.train_config(), config.submit_config()
+    folder = (tmp_path / "cycle").resolve()
+    assert train.chain.sim.path == submit.chain.sim.path == folder / "sim"
+    assert train.wallet.key_file == submit.wallet.key_file == folder / "wallet.key"
+    assert submit.driver.state_path == folder / "driver.db"
+    assert train.training.storage_path == str(folder / "train") and train.export.dir == folder / "artifacts"
+    assert submit.storage.local.root == folder / "sim" / "blobs"
+    assert submit.storage.local.base_url == config.chain.sim.blob_url
+    assert train.architecture == config.chain.sim.architecture  # the network's shape, so it can be committed
+    assert train.training.max_steps == 10 and train.training.num_workers == 2  # recipe + override
+    # Defaults alone make a short cycle over the package's own files.
+    bare = load_config(CycleConfig, None, [], env={})
+    assert bare.training.max_steps == 30 and bare.training.precision == "float32"
+    assert bare.data.path is not None and (bare.data.path / "cycle.py").is_file()
+
+
+@pytest.mark.parametrize(("override", "field"), [
+    ("chain.network=testnet", "chain"),
+    ("wallet.key_file=elsewhere.key", "wallet"),
+    ("driver.state_path=elsewhere.db", "driver"),
+    ("training.storage_path=/tmp/x", "training"),
+    ("export.commit=true", "export"),
+    ("chain.sim.path=/tmp/sim", "chain"),
+    ("model.embedding_dim=32", "model"),
+])
+def test_paths_and_networks_the_cycle_owns_are_refused(override: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"cycle\.yaml: {field}: "):
+        load_job_config(RECIPE, [override], env={})
+
+
+def test_a_bad_cycle_recipe_is_one_line(tmp_path: Path) -> None:
+    recipe = tmp_path / "c.yaml"
+    recipe.write_text("kind: cycle\ncycle:\n  faucet_requests: 0\n")
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / "cycle.py"), "--config", str(recipe)],
+        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=120,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {recipe}: cycle.faucet_requests: ")

@@ -54,7 +54,6 @@ class CycleResult:
     balance_before: int  # after the faucet, before anything was spent
     balance_after: int  # read from the chain at the end
     stake: int  # taken by CreateModel (0 when the model already existed)
-    create_fee: int  # CreateModel's fee: the driver's ledger does not see it, the balance does
     ledger: dict[str, int]  # the driver's ledger, this cycle's share (end minus start)
     pending: list[str]  # driver actions still open at the end (none when everything settled)
     driver_stopped: bool = False
@@ -62,7 +61,7 @@ class CycleResult:
 
     @property
     def fees(self) -> int:
-        return self.ledger["fees"] + self.create_fee
+        return self.ledger["fees"]
 
     @property
     def rewards(self) -> int:
@@ -156,13 +155,9 @@ class _Cycle:
         manifest = self.train()
 
         # 3. create the model and commit (the driver picks a fresh key and uploads the encrypted weights)
-        balance0, fees0 = self.balance(address), call(handle.ledger.remote())["fees"]
         committed = call(handle.commit.remote(str(manifest)))
         model_id = str(committed["model_id"])
-        fees1: int = call(handle.ledger.remote())["fees"]
         stake = 0 if had_model else self.config.driver.model_stake
-        # What the commit call spent beyond the stake and the fees the driver recorded.
-        create_fee = balance0 - self.balance(address) - stake - (fees1 - fees0)
         self.epochs["commit"] = _sync(self.chain.info()).epoch
         self.say(3, f"model {model_id} created (stake {to_soma(stake):g} SOMA) and committed in epoch "
                     f"{self.epochs['commit']}")
@@ -201,7 +196,7 @@ class _Cycle:
             address=address, model_id=model_id, commit_epoch=self.epochs["commit"],
             reveal_epoch=self.epochs["reveal"], active_at_reveal=active, open_targets=len(targets),
             targets_with_model=with_model, hits=report.hits, fills=list(report.fills), balance_before=before,
-            balance_after=self.balance(address), stake=stake, create_fee=create_fee, ledger=ledger, pending=pending,
+            balance_after=self.balance(address), stake=stake, ledger=ledger, pending=pending,
             epochs=dict(self.epochs),
         )
 
@@ -257,7 +252,7 @@ def ledger_table(result: CycleResult) -> Table:
     table.add_row("balance before (funded)", *_amount(result.balance_before))
     rows = [
         ("model stake", result.stake, "-"),
-        (f"fees (CreateModel {result.create_fee:,})", result.fees, "-"),
+        ("fees (all transactions)", result.fees, "-"),
         (f"bonds locked ({led['submissions']} submissions)", led["bonds_locked"], "-"),
         ("bonds returned", led["bonds_returned"], "+"),
         ("rewards as submitter", led["rewards_as_submitter"], "+"),

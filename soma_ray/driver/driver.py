@@ -203,19 +203,20 @@ class Driver:
         if model_id is not None:
             return model_id
         epoch = await self._epoch()
-        self.state.record("create_model", "create_model", epoch, {"stake": self.settings.model_stake})
+        stake = self.settings.model_stake
+        self.state.record("create_model", "create_model", epoch, {"stake": stake}, amount=stake)
         self._failpoint("create:recorded")
+        before = await self.chain.balance(self.address)
         model_id = await self.chain.create_model(
-            self.signer, stake=self.settings.model_stake, commission_rate=self.settings.commission_rate
+            self.signer, stake=stake, commission_rate=self.settings.commission_rate
         )
+        # create_model returns only the id; the driver is the wallet's only signer, so the balance
+        # change is exactly stake + fee.
+        fee = before - await self.chain.balance(self.address) - stake
         self.state.set_meta("model_id", model_id)
-        self.state.finish("create_model", "done", payload={"model_id": model_id},
-                          fee=(await self._last_fee()))
-        log.info("created model %s (stake %d shannons)", model_id, self.settings.model_stake)
+        self.state.finish("create_model", "done", payload={"model_id": model_id}, fee=fee)
+        log.info("created model %s (stake %d shannons, fee %d)", model_id, stake, fee)
         return model_id
-
-    async def _last_fee(self) -> int:
-        return 0  # create_model returns only the id; its fee shows in the balance ledger
 
     async def commit(self, manifest_path: str) -> dict[str, Any]:
         """Commit training artifacts (training/export.py's manifest) with a fresh key (§2.2)."""
@@ -406,6 +407,7 @@ class Driver:
         claims = self.state.actions("claim", ("done",))
         return {
             "start_balance": int(self.state.meta("start_balance") or 0),
+            "model_stake": sum(a.amount for a in self.state.actions("create_model", ("done",))),
             "submissions": len(submits),
             "bonds_locked": sum(a.amount for a in submits),
             "bonds_returned": sum(int(a.payload.get("bond_returned", 0)) for a in claims),

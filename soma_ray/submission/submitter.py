@@ -27,9 +27,12 @@ class DriverSubmitter:
         self.handle = handle
 
     async def submit(self, hit: Hit, data: bytes) -> TxResult | None:
-        result: TxResult | None = await self.handle.submit.remote(
-            hit.target_id, data, hit.model_id, [float(x) for x in hit.embedding], hit.distance, hit.loss
-        )
+        from soma_ray.driver_client import actor_errors
+
+        with actor_errors():  # TargetNotOpen, DriverRefused … as themselves, not as a remote traceback
+            result: TxResult | None = await self.handle.submit.remote(
+                hit.target_id, data, hit.model_id, [float(x) for x in hit.embedding], hit.distance, hit.loss
+            )
         return result
 
 

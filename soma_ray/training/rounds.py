@@ -11,9 +11,8 @@ import logging
 import time
 from typing import Any
 
-import ray
-
 from soma_ray.config.models import TrainConfig
+from soma_ray.driver_client import call
 from soma_ray.training.export import Artifacts
 from soma_ray.training.trainer import TrainingOutcome, fresh_run_name, run_training
 
@@ -24,7 +23,7 @@ def wait_for_reveal(handle: Any, poll_seconds: float, timeout: float | None = No
     """Until the driver has no reveal outstanding (it reveals by itself in commit epoch + 1)."""
     started = time.monotonic()
     while True:
-        status = ray.get(handle.status.remote())
+        status = call(handle.status.remote())
         if status["next_deadline"] is None and status["model_status"] == "active":
             return
         if timeout is not None and time.monotonic() - started > timeout:
@@ -45,7 +44,7 @@ def run_rounds(config: TrainConfig, handle: Any, *, poll_seconds: float = 30.0,
         outcomes.append(outcome)
         if outcome.manifest is None:
             raise RuntimeError(f"round {number} produced no export; nothing to commit")
-        result = ray.get(handle.commit.remote(str(outcome.manifest)))
+        result = call(handle.commit.remote(str(outcome.manifest)))
         log.info("round %d committed to model %s; waiting for its reveal", number, result["model_id"])
         if number + 1 < config.export.rounds:
             wait_for_reveal(handle, poll_seconds, timeout)

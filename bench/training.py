@@ -13,7 +13,7 @@ Both are timed over the second half of the steps (the first half is warm-up): th
 `tokens_per_second` over its last log window, and a wall clock around the same steps for (b).
 A token is one of the 1024 positions of a sequence, padding included, on both paths.
 
-    .venv/bin/python bench/training.py --preset tiny --device cpu --steps 30          # CPU, ~2 min
+    .venv/bin/python bench/training.py --preset tiny --device cpu --steps 30          # CPU, ~3 min on 2 cores
     .venv/bin/python bench/training.py --preset v1 --device cuda --json v1-train.json  # one GPU
 """
 

@@ -29,6 +29,7 @@ from soma_ray.storage.base import BlobStore, StorageError, fetch_url
 log = logging.getLogger("soma_ray.driver")
 
 FEE_RESERVE = 20_000  # shannons kept back for the fees of the transactions around a submission
+MERGE_ABOVE = 4  # merge when there are more than this many coins per concurrent submission
 
 
 class Driver:
@@ -172,10 +173,20 @@ class Driver:
         await self._keep_coins(balance)
 
     async def _keep_coins(self, balance: int) -> None:
-        """Concurrent submissions each lock a coin (§8): split when fewer coins than that exist."""
+        """Concurrent submissions each lock a coin (§8): split when fewer coins than that exist;
+        merge first when rewards and refunds have scattered the balance over many small coins."""
         want = self.settings.concurrent_submissions
         coins = await self.chain.coins(self.address)
-        if len(coins) >= want or self.settings.dry_run:
+        if self.settings.dry_run:
+            return
+        if len(coins) > MERGE_ABOVE * want:
+            tx = await self.chain.merge_coins(self.signer)
+            key = f"merge:{tx.digest}"
+            self.state.record(key, "merge", await self._epoch(), {"coins": len(coins)})
+            self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+            coins = await self.chain.coins(self.address)
+            balance = await self.chain.balance(self.address)
+        if len(coins) >= want:
             return
         share = balance // (want + 1)
         if share < 10 * FEE_RESERVE:

@@ -105,3 +105,21 @@ async def test_refusals_and_dry_run(served_sim: Any, fund: FundFn, tmp_path: Pat
     await dry.start()
     assert await _submit(dry, target) is None
     assert (await sim.get_target(target.id)).status == "open"
+
+
+async def test_coins_are_split_for_concurrency_and_merged_when_scattered(
+    served_sim: Any, fund: FundFn, tmp_path: Path
+) -> None:
+    sim, server = served_sim
+    one = await fund(1)
+    driver = make_driver(sim, server.url, one, tmp_path / "split", concurrent_submissions=3)
+    await driver.start()
+    me = canonical_address(one.address())
+    await _submit(driver, await _open_target(sim))
+    assert len(await sim.coins(me)) >= 3  # split from the single faucet coin before submitting
+    many = await fund(10)
+    scattered = make_driver(sim, server.url, many, tmp_path / "merge", concurrent_submissions=2)
+    await scattered.start()
+    await _submit(scattered, (await sim.all_targets("open"))[1])
+    other = canonical_address(many.address())
+    assert chain_txs(sim, "MergeCoins", other) == 1 and len(await sim.coins(other)) <= 4

@@ -87,7 +87,7 @@ class Worker:
     def projection(self, micro: int) -> torch.Tensor:
         if self.training.sigreg_noise == "scorer":
             return self.scorer_noise.get(0)  # samples up to 16 KiB are scored with batch index 0
-        generator = torch.Generator().manual_seed(
+        generator = torch.Generator(device=self.device).manual_seed(
             hash((self.training.seed, self.state.step, micro, self.rank)) & 0x7FFF_FFFF_FFFF_FFFF
         )
         return random_projection(self.config.architecture.embedding_dim, generator, self.device)
@@ -98,11 +98,14 @@ class Worker:
         return score_heldout_distributed(model, self.heldout, self.rank, self.world)
 
     def checkpoint_due(self, last_checkpoint: float) -> bool:
-        """Every N steps, at the end, or after T minutes (rank 0's clock decides for all)."""
+        """Every N steps, at the end, or after T minutes. The clock is read only at log steps,
+        where rank 0 broadcasts its decision (one host sync per log window, not per step)."""
         t = self.training
-        due = self.state.step % t.checkpoint_every == 0 or self.state.step == t.max_steps
-        due = due or time.monotonic() - last_checkpoint >= 60 * t.checkpoint_minutes
-        flag = torch.tensor([int(due)], device=self.device)
+        if self.state.step % t.checkpoint_every == 0 or self.state.step == t.max_steps:
+            return True
+        if self.state.step % t.log_every:
+            return False
+        flag = torch.tensor([int(time.monotonic() - last_checkpoint >= 60 * t.checkpoint_minutes)], device=self.device)
         dist.broadcast(flag, src=0)
         return bool(flag.item())
 

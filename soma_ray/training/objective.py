@@ -69,5 +69,6 @@ def projection(noise: torch.Tensor) -> torch.Tensor:
 
 
 def random_projection(dim: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-    noise = torch.randn(dim, SLICES, generator=generator, dtype=torch.float32)
-    return projection(noise).to(device)
+    """Drawn on the device itself (no host → device copy every micro-step)."""
+    noise = torch.randn(dim, SLICES, generator=generator, dtype=torch.float32, device=device)
+    return projection(noise)

@@ -26,6 +26,7 @@ from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.config.models import CycleConfig, SubmitConfig, WalletConfig
 from soma_ray.driver_client import actor_errors, call
+from soma_ray.errors import CycleError
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.storage import StorageError, fetch_url
@@ -34,10 +35,6 @@ from soma_ray.wallet import create_key_file, load_keypair
 T = TypeVar("T")
 MARKER = ".soma-ray-cycle"  # only a folder holding this file is ever wiped
 STEPS = 7
-
-
-class CycleError(Exception):
-    """The cycle cannot go on (one line naming what to change)."""
 
 
 @dataclass(frozen=True)
@@ -214,7 +211,7 @@ class _Cycle:
 def run_cycle(config: CycleConfig, console: Console | None = None) -> CycleResult:
     """Run the whole cycle; print progress and the ledger; stop the driver actor at the end."""
     from soma_ray.driver.actor import stop_driver
-    from soma_ray.submission.job import ensure_ray
+    from soma_ray.runtime import ensure_ray
 
     console = console or Console()
     prepare_folder(config.folder, config.cycle.fresh)

@@ -5,7 +5,6 @@ that signs; these only ask it to act and show what its ledger says.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,14 +19,14 @@ from rich.table import Table
 from soma_ray.config import RunConfig, load_config, load_job_config
 from soma_ray.config.models import JobConfig, driver_config
 from soma_ray.protocol.constants import to_soma
+from soma_ray.runtime import ensure_ray
 from soma_ray.wallet import load_keypair
 
 
 def connect_ray() -> None:
-    """Join RAY_ADDRESS or a `ray start` cluster on this machine, else start a local Ray (whose
-    driver actor then lives only as long as this process). Actor logs stay in the actor's log."""
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    """`ensure_ray`, with the actor's logs left in the actor's log (a local Ray started here
+    lives, with its driver actor, only as long as this process)."""
+    ensure_ray(log_to_driver=False)
 
 
 @contextmanager

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 
 import numpy as np
-import ray
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.errors import ManifestCountMismatch, TargetExpired, TargetNotOpen
@@ -23,6 +21,7 @@ from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.chain.types import Manifest, Target
 from soma_ray.config.models import SubmitConfig
 from soma_ray.protocol.constants import MAX_SEQ_LEN
+from soma_ray.runtime import ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
@@ -63,11 +62,6 @@ async def _manifests(chain: Chain, model_ids: Sequence[str]) -> dict[str, Manife
         if manifest.decryption_key:
             found[model_id] = manifest
     return found
-
-
-def ensure_ray() -> None:
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
 
 
 class SubmissionRun:

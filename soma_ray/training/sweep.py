@@ -19,9 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from soma_ray.config.models import SweepConfig, TrainConfig
+from soma_ray.runtime import ensure_ray
 from soma_ray.training.config import SweepParameter
 from soma_ray.training.errors import SweepFailed
-from soma_ray.training.trainer import ensure_ray, fresh_run_name, portable, run_training, storage_path
+from soma_ray.training.trainer import fresh_run_name, portable, run_training, storage_path
 
 log = logging.getLogger("soma_ray.sweep")
 

@@ -21,6 +21,7 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from soma_ray.config.models import StorageConfig, TrainConfig, WalletConfig
+from soma_ray.runtime import ensure_ray
 from soma_ray.training.export import export_checkpoint
 from soma_ray.training.loop import train_loop_per_worker
 from soma_ray.training.weights import warm_start_bytes
@@ -106,13 +107,6 @@ def best_checkpoint(result: Any) -> tuple[Checkpoint | None, float]:
     if not scored:
         return None, math.inf
     return min(scored, key=lambda item: item[1])
-
-
-def ensure_ray() -> None:
-    import os
-
-    if not ray.is_initialized():
-        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=True)
 
 
 def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, export: bool | None = None) -> TrainingOutcome:

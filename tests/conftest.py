@@ -72,3 +72,19 @@ def ray_session():  # type: ignore[no-untyped-def]
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start their own Ray clusters (tests/cluster/) run last, after the session's
+    local Ray is shut down: one process joins one cluster, and two clusters alive at once
+    confuse Ray's address discovery (design.md)."""
+    items.sort(key=lambda item: "tests/cluster/" in item.nodeid.replace("\\", "/"))
+
+
+@pytest.fixture
+def no_session_ray() -> None:
+    """Leave the session's local Ray before a test that starts clusters of its own."""
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()

@@ -89,6 +89,9 @@ class ScoringSection(Section):
     max_actors: int = Field(default=1, ge=1)
     num_gpus_per_actor: float = Field(default=0.0, ge=0.0)
     num_cpus_per_actor: float = Field(default=1.0, gt=0.0)
+    resources_per_actor: dict[str, float] = Field(
+        default_factory=dict, description='custom Ray resources, e.g. {scorer: 1} to use scoring nodes only'
+    )
     batch_samples: int = Field(default=32, ge=1, description="samples per actor call")
     rows_per_forward: int = Field(default=16, ge=1, description="1024-byte chunks per forward pass")
     precision: Literal["float32", "bf16-prefilter"] = "float32"

@@ -25,6 +25,9 @@ from soma_ray.wallet import load_keypair
 log = logging.getLogger("soma_ray.driver")
 NAMESPACE = "soma-ray"
 SIM_POLL_SECONDS = 0.2
+# Every Ray head node carries this resource. The driver lives there: the head is the on-demand
+# node that outlives spot workers, and its disk holds the ledger (driver.state_path).
+HEAD_NODE = {"node:__internal_head__": 0.001}
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
@@ -136,7 +139,8 @@ def driver_handle(config: JobConfig) -> Any:
     """The wallet's driver actor: the running one, or a new one created from `config`."""
     config = portable(config)
     handle = DriverActor.options(  # type: ignore[attr-defined]
-        name=actor_name(config), namespace=NAMESPACE, lifetime="detached", get_if_exists=True
+        name=actor_name(config), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
+        resources=HEAD_NODE,
     ).remote(config)
     ray.get(handle.ready.remote())
     return handle

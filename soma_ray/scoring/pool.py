@@ -48,6 +48,7 @@ class PoolSettings:
     max_actors: int = 1
     num_gpus: float = 0.0  # per actor; fractions share a GPU
     num_cpus: float = 1.0  # per actor (the read task takes READ_TASK_CPUS more)
+    resources: dict[str, float] = field(default_factory=dict)  # custom, e.g. {"scorer": 1}: which nodes
     batch_samples: int = 32  # samples per map_batches call
     block_samples: int = 32  # samples per block from the source
     rows_per_forward: int = 16  # 1024-token chunks per forward pass
@@ -189,6 +190,7 @@ def score_stream(
         compute=ActorPoolStrategy(min_size=settings.min_actors, max_size=settings.max_actors),
         num_gpus=settings.num_gpus,
         num_cpus=settings.num_cpus,
+        resources=settings.resources or None,
         # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1: a dead actor
         # is replaced and its in-flight batch is scored again (tested in tests/scoring/test_pool.py).
     )

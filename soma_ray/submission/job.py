@@ -45,7 +45,8 @@ def pool_settings(config: SubmitConfig) -> PoolSettings:
     s = config.scoring
     return PoolSettings(
         min_actors=s.min_actors, max_actors=s.max_actors, num_gpus=s.num_gpus_per_actor,
-        num_cpus=s.num_cpus_per_actor, batch_samples=s.batch_samples, block_samples=s.batch_samples,
+        num_cpus=s.num_cpus_per_actor, resources=dict(s.resources_per_actor),
+        batch_samples=s.batch_samples, block_samples=s.batch_samples,
         rows_per_forward=s.rows_per_forward, precision=s.precision, prefilter_margin=s.prefilter_margin,
         max_resident=s.max_resident_models, cache_dir=str(s.cache_dir),
     )

@@ -81,7 +81,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: "tests/cluster/" in item.nodeid.replace("\\", "/"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def no_session_ray() -> None:
     """Leave the session's local Ray before a test that starts clusters of its own."""
     import ray

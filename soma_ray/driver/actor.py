@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import ray
 from soma_ray.chain.factory import open_chain
 from soma_ray.config.models import JobConfig
 from soma_ray.driver.driver import Driver
+from soma_ray.driver.metrics import DriverMetrics
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.wallet import load_keypair
@@ -36,6 +39,7 @@ class DriverActor:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         self.config = config
         self._driver: Driver | None = None
+        self._metrics: DriverMetrics | None = None
         self._starting = asyncio.Lock()
         self._chain_lock = asyncio.Lock()  # models, claims: one at a time
         self._submits = asyncio.Semaphore(config.driver.concurrent_submissions)
@@ -59,6 +63,8 @@ class DriverActor:
                 async with self._chain_lock:
                     await driver.start()
                 self._driver = driver
+                self._metrics = DriverMetrics(driver.address, c.chain.network)
+                self._publish()
                 self._watcher = asyncio.get_running_loop().create_task(self._watch())
             return self._driver
 
@@ -76,11 +82,27 @@ class DriverActor:
                     log.info("epoch %d began", epoch)
                     async with self._chain_lock:
                         await driver.tick()
+                    self._publish()
                     last = epoch
                 delay = base
             except Exception as err:  # noqa: BLE001 - a flaky RPC must not stop the clock
                 delay = min(delay * 2, base * 16)
                 log.warning("epoch watch: %s; retrying in %.0f s", err, delay)
+
+    def _publish(self, balance: int | None = None) -> None:
+        """The ledger's totals to the dashboard, after anything that may have changed them."""
+        if self._driver is not None and self._metrics is not None:
+            self._metrics.publish(self._driver.ledger(), balance)
+
+    @asynccontextmanager
+    async def _acting(self, lock: asyncio.Lock | asyncio.Semaphore) -> AsyncIterator[Driver]:
+        """The driver, under `lock`, with the metrics published after the action, failed or not."""
+        driver = await self._get()
+        async with lock:
+            try:
+                yield driver
+            finally:
+                self._publish()
 
     async def ready(self) -> str:
         return (await self._get()).address
@@ -88,32 +110,29 @@ class DriverActor:
     async def submit(
         self, target_id: str, data: bytes, model_id: str, embedding: list[float], distance: float, loss: float
     ) -> Any:
-        driver = await self._get()
-        async with self._submits:
+        async with self._acting(self._submits) as driver:
             return await driver.submit(target_id, data, model_id, embedding, distance, loss)
 
     async def commit(self, manifest_path: str) -> dict[str, Any]:
-        driver = await self._get()
-        async with self._chain_lock:
+        async with self._acting(self._chain_lock) as driver:
             return await driver.commit(manifest_path)
 
     async def reveal(self) -> list[str]:
-        driver = await self._get()
-        async with self._chain_lock:
+        async with self._acting(self._chain_lock) as driver:
             return await driver.reveal()
 
     async def claim(self, target_ids: list[str] | None = None) -> list[str]:
-        driver = await self._get()
-        async with self._chain_lock:
+        async with self._acting(self._chain_lock) as driver:
             return await driver.claim(target_ids)
 
     async def tick(self) -> dict[str, list[str]]:
-        driver = await self._get()
-        async with self._chain_lock:
+        async with self._acting(self._chain_lock) as driver:
             return await driver.tick()
 
     async def status(self) -> dict[str, Any]:
-        return await (await self._get()).status()
+        status = await (await self._get()).status()
+        self._publish(status["balance"])
+        return status
 
     async def ledger(self) -> dict[str, int]:
         return (await self._get()).ledger()

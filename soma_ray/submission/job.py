@@ -26,7 +26,7 @@ from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
-from soma_ray.submission.progress import SubmitReport
+from soma_ray.submission.progress import ScoringMetrics, SubmitReport
 from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
 from soma_ray.wallet import load_keypair
 
@@ -69,6 +69,7 @@ class SubmissionRun:
     def __init__(self, config: SubmitConfig, chain: Chain, submitter: Submitter, loop: asyncio.Runner) -> None:
         self.config, self.chain, self.submitter, self.loop = config, chain, submitter, loop
         self.report = SubmitReport()
+        self.metrics = ScoringMetrics(config.chain.network)
         self.seen: set[int] = set()
 
     def _finished(self) -> bool:
@@ -113,9 +114,17 @@ class SubmissionRun:
             return  # a retried batch already counted
         self.seen.update(int(batch["sample_id"][i]) for i in fresh)
         batch = {k: v[fresh] for k, v in batch.items()}
+        before = self.report.counts()
+        try:
+            self._score(batch, model_ids, live)
+        finally:
+            self.metrics.record(before, self.report)
+        self.report.maybe_log(self.config.submit.progress_interval_s)
+
+    def _score(self, batch: dict[str, np.ndarray], model_ids: list[str], live: dict[str, Target]) -> None:
         evaluations = evaluations_from_batch(batch, model_ids)
         report = self.report
-        report.samples += len(fresh)
+        report.samples += len(batch["sample_id"])
         scored_models = np.isfinite(batch["losses"]).sum(axis=1)
         chunks = np.array([-(-len(bytes(d)) // MAX_SEQ_LEN) for d in batch["data"]])
         report.scored_tokens += int((chunks * scored_models).sum()) * MAX_SEQ_LEN
@@ -143,7 +152,6 @@ class SubmissionRun:
             log.info("filled %s with %d bytes: model %s, distance %.5f, loss %.5f (tx %s)",
                      hit.target_id, len(data), hit.model_id, hit.distance, hit.loss, tx.digest)
             self._refresh(live, set(model_ids))
-        report.maybe_log(self.config.submit.progress_interval_s)
 
     def _refresh(self, live: dict[str, Target], scorable: set[str]) -> None:
         """After a fill: the chain spawned a replacement; score against it if its models are loaded."""

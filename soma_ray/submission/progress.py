@@ -1,4 +1,5 @@
-"""Progress of a submission run: rates, hits, best distance, near misses."""
+"""Progress of a submission run: rates, hits, best distance, near misses; a log line a person can
+follow and Ray metrics for the dashboard."""
 
 from __future__ import annotations
 
@@ -26,12 +27,45 @@ class SubmitReport:
         best = f"{self.best_distance:.4f}" if math.isfinite(self.best_distance) else "-"
         return (
             f"{self.samples} samples ({self.samples / elapsed:.1f}/s), "
-            f"{self.scored_tokens / elapsed:,.0f} scored tokens/s, {self.hits} hits, "
+            f"{self.scored_tokens_per_second():,.0f} scored tokens/s, {self.hits} hits, "
             f"{len(self.fills)} fills, best distance {best}"
         )
+
+    def counts(self) -> dict[str, int]:
+        return {"samples": self.samples, "scored_tokens": self.scored_tokens, "hits": self.hits,
+                "fills": len(self.fills)}
+
+    def scored_tokens_per_second(self) -> float:
+        return self.scored_tokens / max(time.monotonic() - self.started, 1e-9)
 
     def maybe_log(self, interval_s: float) -> None:
         now = time.monotonic()
         if now - self._last_line >= interval_s:
             self._last_line = now
             log.info("%s", self.line())
+
+
+class ScoringMetrics:
+    """Ray metrics (`ray.util.metrics`) of a submitter job, recorded as each batch is taken."""
+
+    def __init__(self, network: str) -> None:
+        from ray.util.metrics import Counter, Gauge
+
+        keys = ("network",)
+        self._samples = Counter("soma_ray_score_samples", "samples scored", tag_keys=keys)
+        self._tokens = Counter("soma_ray_score_tokens", "tokens scored (chunks x 1024 x models)", tag_keys=keys)
+        self._hits = Counter("soma_ray_score_hits", "hits: samples within some target's threshold", tag_keys=keys)
+        self._fills = Counter("soma_ray_score_fills", "targets this job filled", tag_keys=keys)
+        self._rate = Gauge("soma_ray_score_tokens_per_second", "scored tokens per second since the job began",
+                           tag_keys=keys)
+        for metric in (self._samples, self._tokens, self._hits, self._fills, self._rate):
+            metric.set_default_tags({"network": network})
+
+    def record(self, before: dict[str, int], report: SubmitReport) -> None:
+        """Add what changed since `before` (`report.counts()` taken before the batch)."""
+        now = report.counts()
+        for key, counter in (("samples", self._samples), ("scored_tokens", self._tokens), ("hits", self._hits),
+                             ("fills", self._fills)):
+            if now[key] > before[key]:
+                counter.inc(now[key] - before[key])
+        self._rate.set(report.scored_tokens_per_second())

@@ -1,0 +1,143 @@
+"""A real multi-node Ray cluster on this machine: `ray start --head` and `ray start --address`.
+
+Every node is started in a process session of its own, so that stopping the cluster stops
+exactly the Ray processes this test started (never `ray stop`, which would stop every Ray
+cluster on the machine) and the test can check that none is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def session_processes(session_ids: set[int]) -> list[str]:
+    """Live (non-zombie) processes whose session is one of `session_ids`: pid and command."""
+    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,args="], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        pid, sid, stat, *args = line.split(None, 3)
+        if int(sid) in session_ids and not stat.startswith("Z"):
+            found.append(f"{pid} {' '.join(args)[:120]}")
+    return found
+
+
+@dataclass
+class LocalCluster:
+    temp_dir: Path  # short: Ray's Unix socket paths live under it
+    gcs_port: int = field(default_factory=free_port)
+    dashboard_port: int = field(default_factory=free_port)
+    metrics_ports: list[int] = field(default_factory=list)  # one Prometheus endpoint per node
+    sessions: set[int] = field(default_factory=set)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.gcs_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def env(self) -> dict[str, str]:
+        """The nodes' environment. RAY_ADDRESS pins every process of this cluster (Ray Train's
+        placement-group cleaner included) to it, even if another cluster runs on the machine."""
+        return {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",  # allow a second node (design.md's 0 forbids it)
+            "RAY_AUTH_MODE": "disabled",
+            "RAY_USAGE_STATS_ENABLED": "0",
+            "RAY_ADDRESS": self.address,
+            "RAY_metrics_report_interval_ms": "1000",  # metrics reach the endpoints within seconds
+        }
+
+    def _start(self, args: list[str]) -> None:
+        metrics = free_port()
+        command = [
+            RAY, "start", *args, "--node-ip-address=127.0.0.1", f"--metrics-export-port={metrics}",
+            f"--dashboard-agent-listen-port={free_port()}", "--object-store-memory=200000000", "--disable-usage-stats",
+        ]
+        process = subprocess.Popen(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        self.sessions.add(process.pid)
+        output, _ = process.communicate(timeout=180)
+        self.log.append(output)
+        if process.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{output[-3000:]}")
+        self.metrics_ports.append(metrics)
+
+    def start_head(self, num_cpus: int, resources: dict[str, float]) -> None:
+        self._start([
+            "--head", f"--port={self.gcs_port}", f"--num-cpus={num_cpus}", "--num-gpus=0",
+            f"--resources={json.dumps(resources)}", f"--temp-dir={self.temp_dir}", "--include-dashboard=true",
+            "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
+            f"--ray-client-server-port={free_port()}",
+        ])
+
+    def add_node(self, num_cpus: int, resources: dict[str, float]) -> None:
+        # A temp dir of its own, as on a separate machine: nodes sharing one would unpack job
+        # packages into the same folder, and one node's runtime-env agent would replace the
+        # folder another node's job is running in.
+        self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0",
+                     f"--resources={json.dumps(resources)}", f"--temp-dir={self.temp_dir / f'n{len(self.sessions)}'}"])
+
+    def processes(self) -> list[str]:
+        return session_processes(self.sessions)
+
+    def stop(self, grace_s: float = 15.0) -> None:
+        """SIGTERM every process of every node's session, then SIGKILL what is left."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            for sid in self.sessions:
+                try:
+                    os.killpg(sid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + grace_s
+            while self.processes() and time.monotonic() < deadline:
+                time.sleep(0.5)
+            if not self.processes():
+                return
+
+    def submit(self, working_dir: Path, runtime_env: dict[str, Any], entrypoint: list[str],
+               submission_id: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+        """`ray job submit --working-dir ... --runtime-env-json ...`, waiting for the job's end."""
+        command = [
+            RAY, "job", "submit", f"--address={self.dashboard_url}", f"--submission-id={submission_id}",
+            f"--working-dir={working_dir}", f"--runtime-env-json={json.dumps(runtime_env)}", "--", *entrypoint,
+        ]
+        return subprocess.run(command, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False)
+
+    def scrape(self) -> dict[str, float]:
+        """Every node's Prometheus endpoint: the largest value of each metric name."""
+        values: dict[str, float] = {}
+        for port in self.metrics_ports:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            except OSError:
+                continue
+            for match in re.finditer(r"^([a-zA-Z_:][\w:]*)(?:\{[^}]*\})?\s+(\S+)$", text, re.MULTILINE):
+                try:
+                    value = float(match.group(2))
+                except ValueError:
+                    continue
+                values[match.group(1)] = max(values.get(match.group(1), value), value)
+        return values

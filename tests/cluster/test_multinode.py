@@ -204,8 +204,9 @@ def test_jobs_run_on_their_nodes_of_a_two_node_cluster(cluster: LocalCluster, se
     assert len(train_workers) == 2
 
     # Uploads: the project went up, nothing planted did, and the secret is in no file and no log.
-    packages = list((cluster.temp_dir / "session_latest" / "runtime_resources" / "working_dir_files").glob("*"))
-    assert packages
+    packages = [p for p in cluster.temp_dir.glob("**/session_latest/runtime_resources/working_dir_files/*")
+                if p.is_dir()]
+    assert len(packages) >= 2, packages  # unpacked on both nodes
     for package in packages:
         assert (package / "jobs" / "train.py").is_file() and (package / "recipes" / "submit.yaml").is_file()
         for planted in PLANTED:

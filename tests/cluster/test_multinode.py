@@ -12,6 +12,7 @@ virtual environments, caches and checkpoints stay out of the uploaded working di
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import threading
 import time
@@ -223,9 +224,17 @@ def test_jobs_run_on_their_nodes_of_a_two_node_cluster(cluster: LocalCluster, se
     assert not missing, f"metrics missing or zero: {missing}; soma-ray series seen: " + str(
         sorted(k for k in seen if "soma_ray" in k))
     assert value_of(seen, "soma_ray_submissions") == 2 and value_of(seen, "soma_ray_claims") == 2
+    samples = re.findall(r"^(\d+) samples \(", submitted, re.MULTILINE)  # the job's closing line
+    assert samples and value_of(seen, "soma_ray_score_samples") == int(samples[-1])
 
 
 def canonical_prefix(keypair: Keypair) -> str:
     from soma_ray.protocol.commitments import canonical_address
 
     return canonical_address(keypair.address())[:16]
+
+
+def test_the_docs_pass_the_excludes_this_test_checks() -> None:
+    docs = (REPO / "docs" / "cluster.md").read_text()
+    for pattern in EXCLUDES:
+        assert f'\\"{pattern}\\"' in docs, pattern

@@ -9,15 +9,17 @@ own processes.
 So this kit writes the (v1) autoscaler config itself, starts the head with `ray start --head`
 under its own temp dir on free ports (the fake worker nodes share that temp dir and connect to
 the given GCS address rather than the default 6379), and on shutdown stops exactly the processes
-whose command line names that temp dir, and their children (the workers, which rename their
-command line to `ray::...`).
+whose command line names that temp dir or that GCS address, and their children (the workers,
+which rename their command line to `ray::...`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 HEAD_NODE_TYPE = "ray.head.default"
 
@@ -48,7 +50,13 @@ def autoscaler_config(
         "max_workers": sum(spec.get("max_workers", 0) for spec in worker_node_types.values()),
         "upscaling_speed": 1.0,
         "idle_timeout_minutes": idle_timeout_minutes,
-        "provider": {"type": "fake_multinode", "gcs_address": gcs_address},
+        "provider": {
+            "type": "fake_multinode",
+            "gcs_address": gcs_address,  # not the default 127.0.0.1:6379, which may be another cluster
+            "use_node_id_as_ip": True,  # every fake node has the same IP
+            "disable_node_updaters": True,  # the provider starts Ray on its nodes itself
+            "disable_launch_config_check": True,
+        },
         "auth": {"ssh_user": "ray"},
         "head_node_type": HEAD_NODE_TYPE,
         "available_node_types": node_types,
@@ -123,20 +131,24 @@ class FakeAutoscalingCluster:
             **os.environ,
             "RAY_FAKE_CLUSTER": "1",
             "AUTOSCALER_UPDATE_INTERVAL_S": str(self.update_interval_s),
+            "AUTOSCALER_METRIC_PORT": str(free_port()),  # the default 44217 may be taken
         }
         env.pop("RAY_ADDRESS", None)
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=180)
         if done.returncode != 0:
             raise RuntimeError(f"ray start failed ({done.returncode}): {done.stdout[-3000:]}{done.stderr[-3000:]}")
         return self.address
 
     def processes(self) -> list[psutil.Process]:
-        """This cluster's processes: those naming its temp dir, and all their children."""
-        marker = str(self.temp_dir)
+        """This cluster's processes and all their children: those naming its temp dir or its GCS
+        address (the Ray client server names only the latter)."""
+        marker = re.compile(re.escape(str(self.temp_dir)) + (rf"|{re.escape(self.address)}(?!\d)" if self.address else ""))
         found: dict[int, psutil.Process] = {}
         for proc in psutil.process_iter(["pid", "cmdline"]):
             try:
-                if any(marker in part for part in proc.info["cmdline"] or []):
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if any(marker.search(part) for part in proc.info["cmdline"] or []):
                     found[proc.pid] = proc
                     for child in proc.children(recursive=True):
                         found[child.pid] = child
@@ -145,7 +157,7 @@ class FakeAutoscalingCluster:
         found.pop(os.getpid(), None)
         return list(found.values())
 
-    def shutdown(self, grace_s: float = 10.0) -> None:
+    def shutdown(self, grace_s: float = 3.0) -> None:
         """Terminate this cluster's processes (then kill what is left) and remove its temp dir."""
         for attempt in range(3):  # the autoscaler may have been starting a node meanwhile
             procs = self.processes()
@@ -153,15 +165,30 @@ class FakeAutoscalingCluster:
                 break
             for proc in procs:
                 try:
-                    proc.send_signal(15 if attempt == 0 else 9)
+                    proc.send_signal(signal.SIGTERM if attempt == 0 else signal.SIGKILL)
                 except psutil.Error:
                     pass
-            _, alive = psutil.wait_procs(procs, timeout=grace_s)
-            for proc in alive:
+            for proc in _wait_gone(procs, grace_s):
                 try:
                     proc.kill()
                 except psutil.Error:
                     pass
-            psutil.wait_procs(alive, timeout=grace_s)
-            time.sleep(0.5)
+            _wait_gone(procs, grace_s)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until every process has exited (a zombie counts: its parent may never reap it);
+    return those still running after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        running = []
+        for proc in procs:
+            try:
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    running.append(proc)
+            except psutil.Error:
+                pass
+        if not running or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.2)

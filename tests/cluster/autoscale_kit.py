@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,13 +29,9 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
+from tests.cluster.local_cluster import free_port
+
 HEAD_NODE_TYPE = "ray.head.default"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def autoscaler_config(

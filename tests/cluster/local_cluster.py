@@ -103,7 +103,7 @@ class LocalCluster:
     def processes(self) -> list[str]:
         return session_processes(self.sessions)
 
-    def stop(self, grace_s: float = 15.0) -> None:
+    def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM every process of every node's session, then SIGKILL what is left."""
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for sid in self.sessions:

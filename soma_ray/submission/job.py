@@ -114,17 +114,9 @@ class SubmissionRun:
             return  # a retried batch already counted
         self.seen.update(int(batch["sample_id"][i]) for i in fresh)
         batch = {k: v[fresh] for k, v in batch.items()}
-        before = self.report.counts()
-        try:
-            self._score(batch, model_ids, live)
-        finally:
-            self.metrics.record(before, self.report)
-        self.report.maybe_log(self.config.submit.progress_interval_s)
-
-    def _score(self, batch: dict[str, np.ndarray], model_ids: list[str], live: dict[str, Target]) -> None:
         evaluations = evaluations_from_batch(batch, model_ids)
         report = self.report
-        report.samples += len(batch["sample_id"])
+        report.samples += len(fresh)
         scored_models = np.isfinite(batch["losses"]).sum(axis=1)
         chunks = np.array([-(-len(bytes(d)) // MAX_SEQ_LEN) for d in batch["data"]])
         report.scored_tokens += int((chunks * scored_models).sum()) * MAX_SEQ_LEN
@@ -152,6 +144,8 @@ class SubmissionRun:
             log.info("filled %s with %d bytes: model %s, distance %.5f, loss %.5f (tx %s)",
                      hit.target_id, len(data), hit.model_id, hit.distance, hit.loss, tx.digest)
             self._refresh(live, set(model_ids))
+        self.metrics.record(report)
+        report.maybe_log(self.config.submit.progress_interval_s)
 
     def _refresh(self, live: dict[str, Target], scorable: set[str]) -> None:
         """After a fill: the chain spawned a replacement; score against it if its models are loaded."""

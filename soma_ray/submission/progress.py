@@ -52,20 +52,24 @@ class ScoringMetrics:
         from ray.util.metrics import Counter, Gauge
 
         keys = ("network",)
-        self._samples = Counter("soma_ray_score_samples", "samples scored", tag_keys=keys)
-        self._tokens = Counter("soma_ray_score_tokens", "tokens scored (chunks x 1024 x models)", tag_keys=keys)
-        self._hits = Counter("soma_ray_score_hits", "hits: samples within some target's threshold", tag_keys=keys)
-        self._fills = Counter("soma_ray_score_fills", "targets this job filled", tag_keys=keys)
+        self._counters = {  # keyed as SubmitReport.counts()
+            "samples": Counter("soma_ray_score_samples", "samples scored", tag_keys=keys),
+            "scored_tokens": Counter("soma_ray_score_tokens", "tokens scored (chunks x 1024 x models)", tag_keys=keys),
+            "hits": Counter("soma_ray_score_hits", "hits: samples within some target's threshold", tag_keys=keys),
+            "fills": Counter("soma_ray_score_fills", "targets this job filled", tag_keys=keys),
+        }
         self._rate = Gauge("soma_ray_score_tokens_per_second", "scored tokens per second since the job began",
                            tag_keys=keys)
-        for metric in (self._samples, self._tokens, self._hits, self._fills, self._rate):
+        for metric in (*self._counters.values(), self._rate):
             metric.set_default_tags({"network": network})
+        self._recorded = dict.fromkeys(self._counters, 0)
 
-    def record(self, before: dict[str, int], report: SubmitReport) -> None:
-        """Add what changed since `before` (`report.counts()` taken before the batch)."""
+    def record(self, report: SubmitReport) -> None:
+        """Add what the report gained since the last call (a batch that failed half-way is
+        counted with the next one)."""
         now = report.counts()
-        for key, counter in (("samples", self._samples), ("scored_tokens", self._tokens), ("hits", self._hits),
-                             ("fills", self._fills)):
-            if now[key] > before[key]:
-                counter.inc(now[key] - before[key])
+        for key, counter in self._counters.items():
+            if now[key] > self._recorded[key]:
+                counter.inc(now[key] - self._recorded[key])
+        self._recorded = now
         self._rate.set(report.scored_tokens_per_second())

@@ -1,8 +1,8 @@
 """A real multi-node Ray cluster on this machine: `ray start --head` and `ray start --address`.
 
 Every node is started in a process session of its own, so that stopping the cluster stops
-exactly the Ray processes this test started (never `ray stop`, which would stop every Ray
-cluster on the machine) and the test can check that none is left.
+exactly the Ray processes this test started, nodes an autoscaler added included (never `ray
+stop`, which would stop every Ray cluster on the machine), and the test can check that none is left.
 """
 
 from __future__ import annotations
@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +31,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def session_processes(session_ids: set[int]) -> list[str]:
-    """Live (non-zombie) processes whose session is one of `session_ids`: pid and command."""
+def session_processes(session_ids: set[int]) -> dict[int, str]:
+    """Live (non-zombie) processes whose session is one of `session_ids`: pid → command. A
+    zombie counts as gone: its parent may be an init that never reaps it."""
     out = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,args="], capture_output=True, text=True, check=True).stdout
-    found = []
+    found = {}
     for line in out.splitlines():
         pid, sid, stat, *args = line.split(None, 3)
-        if int(sid) in session_ids and not stat.startswith("Z"):
-            found.append(f"{pid} {' '.join(args)[:120]}")
+        if int(sid) in session_ids and not stat.startswith("Z") and int(pid) != os.getpid():
+            found[int(pid)] = " ".join(args)[:120]
     return found
 
 
@@ -57,7 +60,7 @@ class LocalCluster:
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
-    def env(self) -> dict[str, str]:
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """The nodes' environment. RAY_ADDRESS pins every process of this cluster (Ray Train's
         placement-group cleaner included) to it, even if another cluster runs on the machine."""
         return {
@@ -68,16 +71,17 @@ class LocalCluster:
             "RAY_USAGE_STATS_ENABLED": "0",
             "RAY_ADDRESS": self.address,
             "RAY_metrics_report_interval_ms": "1000",  # metrics reach the endpoints within seconds
+            **(extra or {}),
         }
 
-    def _start(self, args: list[str]) -> None:
+    def _start(self, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         metrics = free_port()
         command = [
             RAY, "start", *args, "--node-ip-address=127.0.0.1", f"--metrics-export-port={metrics}",
-            f"--dashboard-agent-listen-port={free_port()}", "--object-store-memory=200000000", "--disable-usage-stats",
+            f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats",
         ]
-        process = subprocess.Popen(command, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
+        process = subprocess.Popen(command, env=self.env(extra_env), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)
         self.sessions.add(process.pid)
         output, _ = process.communicate(timeout=180)
         self.log.append(output)
@@ -85,37 +89,42 @@ class LocalCluster:
             raise RuntimeError(f"{' '.join(command)} failed:\n{output[-3000:]}")
         self.metrics_ports.append(metrics)
 
-    def start_head(self, num_cpus: int, resources: dict[str, float]) -> None:
+    def start_head(self, num_cpus: int, resources: dict[str, float], *, object_store_bytes: int = 200_000_000,
+                   extra_args: Sequence[str] = (), extra_env: dict[str, str] | None = None) -> None:
         self._start([
             "--head", f"--port={self.gcs_port}", f"--num-cpus={num_cpus}", "--num-gpus=0",
-            f"--resources={json.dumps(resources)}", f"--temp-dir={self.temp_dir}", "--include-dashboard=true",
+            f"--resources={json.dumps(resources)}", f"--object-store-memory={object_store_bytes}",
+            f"--temp-dir={self.temp_dir}", "--include-dashboard=true",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-            f"--ray-client-server-port={free_port()}",
-        ])
+            f"--ray-client-server-port={free_port()}", *extra_args,
+        ], extra_env)
 
-    def add_node(self, num_cpus: int, resources: dict[str, float]) -> None:
+    def add_node(self, num_cpus: int, resources: dict[str, float], *, object_store_bytes: int = 200_000_000) -> None:
         # A temp dir of its own, as on a separate machine: nodes sharing one would unpack job
         # packages into the same folder, and one node's runtime-env agent would replace the
         # folder another node's job is running in.
         self._start([f"--address={self.address}", f"--num-cpus={num_cpus}", "--num-gpus=0",
-                     f"--resources={json.dumps(resources)}", f"--temp-dir={self.temp_dir / f'n{len(self.sessions)}'}"])
+                     f"--resources={json.dumps(resources)}", f"--object-store-memory={object_store_bytes}",
+                     f"--temp-dir={self.temp_dir / f'n{len(self.sessions)}'}"])
 
     def processes(self) -> list[str]:
-        return session_processes(self.sessions)
+        return [f"{pid} {command}" for pid, command in session_processes(self.sessions).items()]
 
     def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM every process of every node's session, then SIGKILL what is left."""
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            for sid in self.sessions:
+        """SIGTERM every process of the nodes' sessions (nodes an autoscaler started included),
+        then SIGKILL what is left, until none is; then remove the temp dir."""
+        for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
+            for pid in session_processes(self.sessions):
                 try:
-                    os.killpg(sid, sig)
+                    os.kill(pid, sig)
                 except ProcessLookupError:
                     pass
             deadline = time.monotonic() + grace_s
             while self.processes() and time.monotonic() < deadline:
-                time.sleep(0.5)
+                time.sleep(0.2)
             if not self.processes():
-                return
+                break
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def submit(self, working_dir: Path, runtime_env: dict[str, Any], entrypoint: list[str],
                submission_id: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:

@@ -52,7 +52,6 @@ def cluster(no_session_ray: None) -> Iterator[LocalCluster]:
     finally:
         cluster.stop()
         left = cluster.processes()
-        shutil.rmtree(temp, ignore_errors=True)
         assert not left, f"Ray processes left running: {left}"
 
 

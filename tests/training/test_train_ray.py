@@ -140,6 +140,14 @@ def _wait_for_checkpoint(run_dir: Path, process: subprocess.Popen[str] | None = 
     raise AssertionError("no checkpoint appeared")
 
 
+def _rerun_of(config: TrainConfig, name: str, tmp_path: Path) -> TrainConfig:
+    """The baseline's run again, under its own name and storage."""
+    config = config.model_copy(deep=True)
+    config.training.name = name
+    config.training.storage_path = str(tmp_path / "runs")
+    return config
+
+
 def _assert_continues_like(resumed: TrainingOutcome, baseline: TrainingOutcome, after: int) -> None:
     ours, reference = _losses(resumed), _losses(baseline)
     first = min(ours)
@@ -152,9 +160,7 @@ def _assert_continues_like(resumed: TrainingOutcome, baseline: TrainingOutcome, 
 def test_a_killed_job_resumes_at_the_same_step_with_the_same_losses(
     baseline: tuple[TrainConfig, TrainingOutcome], tmp_path: Path
 ) -> None:
-    config = baseline[0].model_copy(deep=True)
-    config.training.name = "killed"
-    config.training.storage_path = str(tmp_path / "runs")
+    config = _rerun_of(baseline[0], "killed", tmp_path)
     recipe = write_recipe(config, tmp_path / "train.yaml")
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
     job = subprocess.Popen(
@@ -183,9 +189,7 @@ def _kill_a_training_worker(run_dir: Path, killed: list[int]) -> None:
 def test_a_dead_worker_restarts_from_the_last_checkpoint(
     baseline: tuple[TrainConfig, TrainingOutcome], tmp_path: Path
 ) -> None:
-    config = baseline[0].model_copy(deep=True)
-    config.training.name = "worker-death"
-    config.training.storage_path = str(tmp_path / "runs")
+    config = _rerun_of(baseline[0], "worker-death", tmp_path)
     config.training.max_failures = 1
     killed: list[int] = []
     killer = threading.Thread(target=_kill_a_training_worker, args=(tmp_path / "runs" / "worker-death", killed))

@@ -36,11 +36,10 @@ from typing import Any, Self
 
 import numpy as np
 import torch
+from official import EncryptedWeights, load_like_official, write_encrypted
 from soma_models.v1.torch import Model, ModelConfig
-from soma_sdk import SomaClient
 
 from soma_ray.chain.types import Manifest, Target
-from soma_ray.protocol.commitments import commitment
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.scoring import evaluate, select
 from soma_ray.scoring.pool import READ_TASK_CPUS
@@ -159,7 +158,7 @@ class ModelBlob:
     """One model's encrypted weights on disk and the manifest pointing at them over HTTP."""
 
     model_id: str
-    path: Path
+    weights: EncryptedWeights
     manifest: Manifest
 
 
@@ -188,16 +187,13 @@ def make_models(args: argparse.Namespace, blob_dir: Path, base_url: str) -> list
     for i in range(args.models):
         torch.manual_seed(args.seed * 1000 + i)
         plain = Model(config).save_bytes()
-        encrypted, key = SomaClient.encrypt_weights(plain)
-        del plain
         model_id = f"model-{i:02d}"  # zero-padded: the pool orders its columns by sorted id
-        path = blob_dir / "weights" / f"{model_id}.bin"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(encrypted)
-        manifest = Manifest(url=f"{base_url}/weights/{path.name}", checksum=commitment(encrypted),
-                            size=len(encrypted), decryption_key=key)
-        blobs.append(ModelBlob(model_id, path, manifest))
-        log(f"model {model_id}: {len(encrypted) / 2**20:.1f} MiB encrypted")
+        weights = write_encrypted(plain, blob_dir / "weights" / f"{model_id}.bin")
+        del plain
+        manifest = Manifest(url=f"{base_url}/weights/{weights.path.name}", checksum=weights.checksum,
+                            size=weights.size, decryption_key=weights.key)
+        blobs.append(ModelBlob(model_id, weights, manifest))
+        log(f"model {model_id}: {weights.size / 2**20:.1f} MiB encrypted")
     return blobs
 
 
@@ -273,18 +269,6 @@ class OfficialJob:
     device: str
 
 
-def load_like_official(blob: ModelBlob, config: ModelConfig, device: torch.device) -> Model:
-    """Re-read the encrypted file, verify size and Blake2b-256, decrypt, build a fresh model."""
-    encrypted = blob.path.read_bytes()
-    if len(encrypted) != blob.manifest.size or commitment(encrypted) != blob.manifest.checksum:
-        raise RuntimeError(f"{blob.path}: size or checksum does not match the manifest")
-    assert blob.manifest.decryption_key is not None
-    plain = SomaClient.decrypt_weights(encrypted, blob.manifest.decryption_key)
-    del encrypted
-    model: Model = Model.load_bytes(plain, config)
-    return model.eval().to(device=device, dtype=torch.float32)
-
-
 def run_official(job: OfficialJob) -> dict[str, Any]:
     """The request loop; runs in a fresh process so its peak RSS is its own."""
     device = torch.device(job.device)
@@ -299,7 +283,7 @@ def run_official(job: OfficialJob) -> dict[str, Any]:
         evaluations = []
         for blob in job.blobs:
             t0 = time.perf_counter()
-            model = load_like_official(blob, config, device)
+            model = load_like_official(blob.weights, config, device)
             t1 = time.perf_counter()
             evaluations.append(evaluate(model, [data], SCORING_SEED)[0])  # fresh SIGReg noise per request
             load_s, eval_s = load_s + t1 - t0, eval_s + time.perf_counter() - t1

@@ -87,6 +87,9 @@ class TrainingSection(_Section):
     max_steps: int = Field(default=1000, ge=1)
     weight_decay: float = Field(default=0.1, ge=0)
     betas: tuple[float, float] = (0.9, 0.95)
+    activation_checkpointing: bool = Field(
+        default=False, description="recompute each layer in the backward pass: less memory, ~1/3 more compute"
+    )
     dropout: float = Field(
         default=0.0, ge=0, lt=1, description="feed-forward dropout only (attention runs fused, without dropout)"
     )

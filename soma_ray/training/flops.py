@@ -27,12 +27,20 @@ def parameter_count(embedding_dim: int, pwff_hidden_dim: int, num_layers: int, v
     return vocab_size * d + num_layers * per_layer + 2 * d + d * vocab_size + vocab_size
 
 
+def forward_flops_per_token(
+    embedding_dim: int, pwff_hidden_dim: int, num_layers: int, seq_len: int = MAX_SEQ_LEN
+) -> float:
+    """One forward pass (scoring): 2·N (embedding lookups excluded: they are not matmuls) plus
+    4·L·D·S for QKᵀ and A·V over the full S×S square. V1: 2.62 GFLOP per token."""
+    n = parameter_count(embedding_dim, pwff_hidden_dim, num_layers) - 264 * embedding_dim
+    return 2.0 * n + 4.0 * num_layers * embedding_dim * seq_len
+
+
 def training_flops_per_token(
     embedding_dim: int, pwff_hidden_dim: int, num_layers: int, seq_len: int = MAX_SEQ_LEN
 ) -> float:
-    """6·N (embedding lookups excluded: they are not matmuls) + 12·L·D·S attention."""
-    n = parameter_count(embedding_dim, pwff_hidden_dim, num_layers) - 264 * embedding_dim
-    return 6.0 * n + 12.0 * num_layers * embedding_dim * seq_len
+    """Forward plus backward (twice the forward): 6·N + 12·L·D·S."""
+    return 3.0 * forward_flops_per_token(embedding_dim, pwff_hidden_dim, num_layers, seq_len)
 
 
 def peak_tflops(device_name: str, precision: str) -> float | None:

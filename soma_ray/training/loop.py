@@ -45,7 +45,8 @@ class Worker:
             model = load_canonical(warm_start, arch, self.training.dropout)
         else:
             model = Model(model_config(arch, self.training.dropout))
-        self.engine = initialize(ScoringObjective(model), self.training, self.device)
+        objective = ScoringObjective(model, checkpoint_layers=self.training.activation_checkpointing)
+        self.engine = initialize(objective, self.training, self.device)
         self.eval_template = Model(model_config(arch))
         self.heldout = heldout_samples(config.data, config.heldout)
         if not self.heldout:

@@ -30,9 +30,10 @@ class ScoringObjective(nn.Module):
     phi: torch.Tensor
     weights: torch.Tensor
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, *, checkpoint_layers: bool = False) -> None:
         super().__init__()
         self.model = model
+        self.checkpoint_layers = checkpoint_layers
         dt = T_MAX / (POINTS - 1)
         t = torch.arange(POINTS, dtype=torch.float32) * dt
         phi = torch.exp(-0.5 * t * t)
@@ -53,7 +54,7 @@ class ScoringObjective(nn.Module):
     def forward(
         self, tokens: torch.Tensor, positions: torch.Tensor, targets: torch.Tensor, projection: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        h = encode(self.model, tokens, positions)
+        h = encode(self.model, tokens, positions, checkpoint_layers=self.checkpoint_layers)
         logits = self.model.predict(h).float()
         nll = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
         # burn's CrossEntropyLoss: PAD targets zeroed, mean over all b·1024 positions.

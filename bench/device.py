@@ -537,6 +537,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     shape = SMOKE if args.smoke else V1
+    document_out = os.fdopen(os.dup(1), "w")
+    sys.stdout.flush()
+    os.dup2(2, 1)  # libraries (DeepSpeed's logger, compilers) print to stdout: only the JSON goes there
     faulthandler.dump_traceback_later(args.budget_s + 45, exit=True)  # a hang still tells where
     if shape.device == "cuda" and not torch.cuda.is_available():
         print("error: no CUDA device here; run with --smoke on a CPU machine", file=sys.stderr)
@@ -571,7 +574,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run("compile", lambda: compiled(scorer, peaks, best_rows), needs_s=150)
     report.doc["summary"] = summary(report.doc)
     report.write()
-    print(json.dumps(report.doc, indent=2, default=_json_default))
+    print(json.dumps(report.doc, indent=2, default=_json_default), file=document_out, flush=True)
     failed = [name for name, sec in report.doc["sections"].items() if "error" in sec]
     if failed:
         log(f"sections that failed: {', '.join(failed)}")

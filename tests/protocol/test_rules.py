@@ -285,3 +285,13 @@ def test_value_fee_rises_when_collection_exceeds_target() -> None:
     assert adjust_value_fee(40, 1_050_000_000, P) == 42
     assert adjust_value_fee(1, 0, P) == 1  # min clamp (the floored step is 0 anyway)
     assert adjust_value_fee(40, 900_000_000, P) == 36  # 40 * 1000 // 10000 = 4 < cap 5
+
+
+def test_audit_tolerance_is_burns_permissive() -> None:
+    """|x − y| < max(0.01, 0.01·max(|x|, |y|)) (§1.8): absolute near zero, 1% relative above 1."""
+    from soma_ray.protocol.audit import within_audit_tolerance
+
+    assert within_audit_tolerance(0.5, 0.5099) and not within_audit_tolerance(0.5, 0.5101)
+    assert within_audit_tolerance(10.0, 10.099) and not within_audit_tolerance(10.0, 10.102)
+    assert within_audit_tolerance(-3.0, -3.02) and not within_audit_tolerance(3.0, -3.0)
+    assert not within_audit_tolerance(float("nan"), float("nan"))

@@ -61,3 +61,21 @@ def test_gradients_flow_through_every_parameter() -> None:
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
+
+
+def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
+    """Recomputing each layer in the backward pass changes memory, not the numbers."""
+    chunks = chunk_samples([(0, b"checkpoint me " * 300)])
+    batch = [torch.from_numpy(a) for a in (chunks.tokens, chunks.positions, chunks.targets)]
+    projection = torch.nn.functional.normalize(torch.randn(32, 256, generator=torch.Generator().manual_seed(1)), dim=0)
+    results = []
+    for checkpointing in (False, True):
+        model = _model().train()
+        loss, _, _ = ScoringObjective(model, checkpoint_layers=checkpointing)(*batch, projection)
+        loss.backward()
+        results.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+    (plain_loss, plain_grads), (ckpt_loss, ckpt_grads) = results
+    assert ckpt_loss == pytest.approx(plain_loss, rel=1e-6)
+    assert plain_grads.keys() == ckpt_grads.keys() and len(plain_grads) > 10
+    for name, grad in plain_grads.items():
+        torch.testing.assert_close(ckpt_grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)

@@ -9,7 +9,13 @@ from soma_models.v1.torch import Model, ModelConfig
 
 from soma_ray.training.config import TrainingSection
 from soma_ray.training.engine import deepspeed_config, lr_factor
-from soma_ray.training.flops import mfu, parameter_count, peak_tflops, training_flops_per_token
+from soma_ray.training.flops import (
+    forward_flops_per_token,
+    mfu,
+    parameter_count,
+    peak_tflops,
+    training_flops_per_token,
+)
 
 
 def test_parameter_count_matches_v1_and_soma_models() -> None:
@@ -26,6 +32,15 @@ def test_mfu_of_the_issue_target() -> None:
     assert mfu(57_000, flops, 1, peak) == pytest.approx(0.45, abs=0.01)
     assert peak_tflops("NVIDIA L40S", "bf16") == 362.0 and peak_tflops("NVIDIA L4", "bf16") == 121.0
     assert peak_tflops("cpu", "float32") is None and mfu(1000, flops, 1, None) is None
+
+
+def test_forward_flops_of_v1_and_training_is_three_forwards() -> None:
+    """Scoring V1 costs 2.62 GFLOP per token (2·N matmuls + 4·L·D·S attention); training 3×."""
+    forward = forward_flops_per_token(2048, 8192, 24)
+    n = parameter_count(2048, 8192, 24) - 264 * 2048  # the embedding lookup is no matmul
+    assert forward == 2 * n + 4 * 24 * 2048 * 1024
+    assert forward == pytest.approx(2.62e9, rel=1e-3)
+    assert training_flops_per_token(2048, 8192, 24) == 3 * forward
 
 
 def test_warmup_then_cosine_to_the_floor() -> None:

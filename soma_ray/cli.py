@@ -15,13 +15,14 @@ from rich.table import Table
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
+from soma_ray.chain.wallet import WalletError, create_key_file, load_keypair
 from soma_ray.config import ConfigError, RunConfig, load_config, load_job_config
-from soma_ray.config.models import JobConfig, driver_config
+from soma_ray.config.jobs import driver_config
+from soma_ray.driver.config import JobConfig
 from soma_ray.job import USER_ERRORS
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.status import gather_status, status_table
-from soma_ray.wallet import WalletError, create_key_file, load_keypair
 
 T = TypeVar("T")
 C = TypeVar("C", bound=JobConfig)

@@ -16,11 +16,12 @@ from ray.exceptions import RayTaskError
 from rich.console import Console
 from rich.table import Table
 
+from soma_ray.chain.wallet import load_keypair
 from soma_ray.config import RunConfig, load_config, load_job_config
-from soma_ray.config.models import JobConfig, driver_config
+from soma_ray.config.jobs import driver_config
+from soma_ray.driver.config import JobConfig
 from soma_ray.protocol.constants import to_soma
 from soma_ray.runtime import ensure_ray
-from soma_ray.wallet import load_keypair
 
 
 def connect_ray() -> None:

@@ -12,13 +12,13 @@ from typing import Any, TypeVar
 from rich.console import Console
 
 from soma_ray.chain.errors import ChainError
+from soma_ray.chain.wallet import WalletError
 from soma_ray.config import ConfigError, load_config
-from soma_ray.config.models import JobConfig
 from soma_ray.data.errors import DataError
+from soma_ray.driver.config import JobConfig
 from soma_ray.errors import CycleError
 from soma_ray.storage import StorageError
 from soma_ray.training.errors import ExportError, SweepFailed, WarmStartError
-from soma_ray.wallet import WalletError
 
 C = TypeVar("C", bound=JobConfig)
 

@@ -11,8 +11,8 @@ import logging
 import time
 from typing import Any
 
-from soma_ray.config.models import TrainConfig
 from soma_ray.driver_client import call
+from soma_ray.training.config import TrainConfig
 from soma_ray.training.export import Artifacts
 from soma_ray.training.trainer import TrainingOutcome, fresh_run_name, run_training
 

@@ -20,7 +20,9 @@ from soma_ray.data.config import DataConfig
 from soma_ray.driver.actor import stop_driver
 from soma_ray.driver.state import DriverState
 from soma_ray.protocol.commitments import canonical_address, commitment
-from soma_ray.scoring import ModelStore, evaluate, select
+from soma_ray.scoring.evaluate import evaluate
+from soma_ray.scoring.select import select
+from soma_ray.scoring.store import ModelStore
 from soma_ray.storage.config import LocalStorageConfig, StorageConfig
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.submission.config import SubmitConfig

@@ -24,7 +24,7 @@ from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
-from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
+from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.submission.config import SubmitConfig
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
@@ -39,17 +39,6 @@ def architecture_for(config: SubmitConfig) -> ArchitectureSettings:
     if config.chain.network == "sim":
         return config.chain.sim.architecture
     return ArchitectureSettings(preset="v1")
-
-
-def pool_settings(config: SubmitConfig) -> PoolSettings:
-    s = config.scoring
-    return PoolSettings(
-        min_actors=s.min_actors, max_actors=s.max_actors, num_gpus=s.num_gpus_per_actor,
-        num_cpus=s.num_cpus_per_actor, resources=dict(s.resources_per_actor),
-        batch_samples=s.batch_samples, block_samples=s.batch_samples,
-        rows_per_forward=s.rows_per_forward, precision=s.precision, prefilter_margin=s.prefilter_margin,
-        max_resident=s.max_resident_models, cache_dir=str(s.cache_dir),
-    )
 
 
 async def _manifests(chain: Chain, model_ids: Sequence[str]) -> dict[str, Manifest]:
@@ -100,7 +89,7 @@ class SubmissionRun:
         model_ids = sorted(manifests)
         live = {t.id: t for t in targets}
         log.info("epoch %d: %d open targets, scoring with %d models", epoch, len(targets), len(model_ids))
-        for batch in score_stream(self.config.data, plan, pool_settings(self.config)):
+        for batch in score_stream(self.config.data, plan, self.config.scoring):
             self._take(batch, model_ids, live)
             if self._finished():
                 return True

@@ -18,9 +18,10 @@ import torch
 from soma_models.v1.torch import Model, ModelConfig
 from soma_sdk import Keypair, SomaClient
 
-from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
+from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, save_state
 from soma_ray.chain.sim.targets import generate_target
+from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import (
     blake2b256,
     canonical_address,

@@ -23,6 +23,13 @@ VOCAB_SIZE = 264
 PAD_TOKEN = 256
 EOS_TOKEN = 257
 
+# SIGReg in the scoring loss (§1.5): loss = CE + SIGREG_COEFFICIENT·SIGReg, SIGREG_SLICES random
+# projections, characteristic function sampled at SIGREG_POINTS points t_k on [0, SIGREG_T_MAX].
+SIGREG_SLICES = 256
+SIGREG_POINTS = 17
+SIGREG_T_MAX = 3.0
+SIGREG_COEFFICIENT = 0.02  # V1_SIG_REG_COEFFICIENT
+
 
 @dataclass(frozen=True)
 class ProtocolParams:

@@ -10,8 +10,9 @@ from soma_ray.training.flops import parameter_count
 
 
 def test_presets() -> None:
-    assert ArchitectureSettings().shape() == {"embedding_dim": 16, "pwff_hidden_dim": 32, "num_layers": 2, "num_heads": 4}
-    assert v1_architecture().shape() == {"embedding_dim": 2048, "pwff_hidden_dim": 8192, "num_layers": 24, "num_heads": 8}
+    small, v1 = ArchitectureSettings().shape(), v1_architecture().shape()
+    assert small == {"embedding_dim": 16, "pwff_hidden_dim": 32, "num_layers": 2, "num_heads": 4}
+    assert v1 == {"embedding_dim": 2048, "pwff_hidden_dim": 8192, "num_layers": 24, "num_heads": 8}
     assert v1_architecture().preset == "v1"
     # §2.1: 1,209,684,232 parameters at full size
     assert parameter_count(**{k: v for k, v in v1_architecture().shape().items() if k != "num_heads"}) == 1_209_684_232

@@ -17,9 +17,9 @@ from soma_ray.chain.base import Chain
 from soma_ray.chain.errors import ManifestCountMismatch, TargetExpired, TargetNotOpen
 from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
-from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.chain.types import Manifest, Target
 from soma_ray.chain.wallet import load_keypair
+from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
@@ -34,11 +34,8 @@ log = logging.getLogger("soma_ray.submit")
 
 
 def architecture_for(config: SubmitConfig) -> ArchitectureSettings:
-    if config.scoring.architecture is not None:
-        return config.scoring.architecture
-    if config.chain.network == "sim":
-        return config.chain.sim.architecture
-    return ArchitectureSettings(preset="v1")
+    simulated = config.chain.sim.architecture if config.chain.network == "sim" else None
+    return default_architecture(config.scoring.architecture, simulated=simulated)
 
 
 async def _manifests(chain: Chain, model_ids: Sequence[str]) -> dict[str, Manifest]:

@@ -47,6 +47,7 @@ from soma_ray.chain.types import (
     TargetPage,
     TxResult,
 )
+from soma_ray.errors import WaitTimeout
 from soma_ray.protocol.commitments import blake2b256, canonical_address, commitment
 from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.protocol.fees import failed_transaction_fee, transaction_fee, transfer_value_fee
@@ -492,7 +493,7 @@ class SimChain(Chain):
             epoch = (await self.info()).epoch
             if epoch > start:
                 return epoch
-        raise TimeoutError(f"epoch {start} did not end within {timeout:.0f}s (run `soma-ray sim advance-epoch`)")
+        raise WaitTimeout(f"epoch {start} did not end within {timeout:.0f}s (run `soma-ray sim advance-epoch`)")
 
 
 def network_info(state: dict[str, Any]) -> NetworkInfo:

@@ -18,7 +18,19 @@ if TYPE_CHECKING:
 
 _LAZY = {"Hit": "hits", "Scan": "hits", "find_hits": "hits", "scan": "hits",
          "ModelStore": "store", "ModelUnavailable": "store", "StoreStats": "store"}
-__all__ = sorted(["Evaluation", "evaluate", "cosine_distance", "select", *_LAZY])
+__all__ = [  # a literal list: type checkers read explicit exports from it
+    "Evaluation",
+    "Hit",
+    "ModelStore",
+    "ModelUnavailable",
+    "Scan",
+    "StoreStats",
+    "cosine_distance",
+    "evaluate",
+    "find_hits",
+    "scan",
+    "select",
+]
 
 
 def __getattr__(name: str) -> Any:

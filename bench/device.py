@@ -341,7 +341,7 @@ def scoring_rates(scorer: Scorer, peaks: dict[str, Any], precision: str, rows: S
 
 def reference_check(scorer: Scorer) -> dict[str, Any]:
     """Exact (TF32) and bf16 scores of a few samples against soma-models' forward in strict float32."""
-    from tests.scoring.reference import reference_eval
+    from tests.scoring.kit import reference_eval
 
     shape, model = scorer.shape, scorer.model
     samples = [make_samples(1, seed=4 + i, low=n, high=n + 1)[0] for i, n in enumerate(shape.reference_sizes)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +61,21 @@ def served_sim(tmp_path: Path):  # type: ignore[no-untyped-def]
     server = BlobHTTPServer(blobs).start()
     yield SimChain(small_sim_settings(tmp_path, blob_url=server.url)), server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One real S3-compatible server (moto, in-process, 127.0.0.1) for the whole session; each
+    suite makes its own buckets on it."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The scoring pool's actor count follows the work (issue 6 §2).
 
-On Ray's autoscaling test cluster (the fake multi-node provider, see `autoscale_kit`): a head
+On Ray's autoscaling test cluster (the fake multi-node provider, see `kit.FakeAutoscalingCluster`): a head
 node without the `scorer` resource, and a `scorer` node type ({CPU: 1, scorer: 1}) that the
 autoscaler may start up to 4 of. A backlog of scoring work makes Ray Data's actor pool grow from
 1 actor to its maximum of 3; each actor asks for `scorer`, so the autoscaler adds a scorer node
@@ -32,7 +32,7 @@ from ray.util.state import list_actors
 
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.pool import ScoringPlan, score_stream
-from tests.cluster.autoscale_kit import FakeAutoscalingCluster
+from tests.cluster.kit import FakeAutoscalingCluster
 from tests.scoring.test_pool import corpus
 
 MAX_ACTORS = 3  # the pool's maximum

@@ -25,8 +25,8 @@ import yaml
 from soma_sdk import Keypair
 
 from soma_ray.driver.state import DriverState
-from tests.cluster.local_cluster import LocalCluster
-from tests.training.helpers import write_corpus
+from tests.cluster.kit import LocalCluster
+from tests.training.kit import write_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 # What docs/cluster.md tells users to pass as the runtime environment's `excludes`.

@@ -17,7 +17,7 @@ from soma_ray.data import (
     skip_empty,
     utf8_only,
 )
-from tests.data.data_testkit import non_utf8, random_bytes
+from tests.data.kit import non_utf8, random_bytes
 
 
 def test_each_filter() -> None:

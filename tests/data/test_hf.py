@@ -11,7 +11,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from soma_ray.data import DataConfig, DataError, HuggingFaceSource, build_source
-from tests.data.data_testkit import non_utf8, random_bytes, write_jsonl
+from tests.data.kit import non_utf8, random_bytes, write_jsonl
 
 TEXTS = ["first row", "ünïcödé ✓", "", "def f():\n    return 42\n", "first row", "last"]
 

@@ -22,7 +22,7 @@ from soma_ray.data import (
     make_source,
 )
 from soma_ray.data.local import glob_regex
-from tests.data.data_testkit import non_utf8, random_bytes, write_jsonl
+from tests.data.kit import non_utf8, random_bytes, write_jsonl
 
 
 def make_tree(root: Path, files: dict[str, bytes]) -> dict[str, bytes]:

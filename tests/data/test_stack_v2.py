@@ -12,7 +12,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from soma_ray.data import DataConfig, DataError, FilterStats, StackV2Source, build_source
-from tests.data.data_testkit import SwhS3, non_utf8, random_bytes, write_jsonl
+from tests.data.kit import SwhS3, non_utf8, random_bytes, write_jsonl
 
 
 def rows_file(tmp_path: Path, rows: list[dict[str, Any]], name: str = "rows.jsonl") -> list[str]:

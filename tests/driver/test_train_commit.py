@@ -22,7 +22,7 @@ from soma_ray.chain.types import ModelStatus
 from soma_ray.config import TrainConfig, load_config
 from soma_ray.driver.actor import stop_driver
 from soma_ray.driver.state import DriverState
-from tests.training.helpers import write_corpus
+from tests.training.kit import write_corpus
 
 REPO = Path(__file__).resolve().parents[2]
 

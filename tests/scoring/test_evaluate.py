@@ -11,7 +11,7 @@ from soma_models.v1.torch import Model, ModelConfig
 from soma_ray.scoring.chunks import chunk_samples, rejection
 from soma_ray.scoring.evaluate import Evaluation, evaluate
 from soma_ray.scoring.forward import encode
-from tests.scoring.reference import reference_eval
+from tests.scoring.kit import reference_eval
 
 SIZES = [1, 1023, 1024, 1025, 16_384, 16_385, 100_000]
 

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
 import torch
-from moto.server import ThreadedMotoServer
 from soma_models.v1.torch import Model, ModelConfig
 from soma_sdk import SomaClient
 
@@ -19,6 +17,7 @@ from soma_ray.chain.types import Manifest
 from soma_ray.protocol.commitments import commitment
 from soma_ray.scoring.store import ModelStore, ModelUnavailable
 from soma_ray.storage import BlobHTTPServer
+from tests.kit import DUMMY_KEY_ID, DUMMY_SECRET, boto_client
 
 TINY = ModelConfig(dropout_rate=0.0, embedding_dim=16, pwff_hidden_dim=32, num_layers=2, num_heads=4)
 LARGE = ModelConfig(dropout_rate=0.0, embedding_dim=256, pwff_hidden_dim=1024, num_layers=4, num_heads=4)
@@ -218,17 +217,6 @@ def test_file_urls_are_read_directly(blobs: Blobs, server: CountingServer, cache
     assert server.gets == []
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    srv.start()
-    host, port = srv.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        srv.stop()
-
-
 @pytest.mark.parametrize("signed", [True, False])
 def test_s3_urls_download_signed_or_anonymous(
     moto_endpoint: str, cache: Path, monkeypatch: pytest.MonkeyPatch, signed: bool
@@ -247,20 +235,14 @@ def test_s3_urls_download_signed_or_anonymous(
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(cache.parent / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(cache.parent / "no-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="AKIATESTKEYID0000000",
-        aws_secret_access_key="dummy-secret",
-    )
+    client = boto_client("s3", moto_endpoint)
     client.create_bucket(Bucket="weights")
     plain = weights(TINY, 3)
     encrypted, key = SomaClient.encrypt_weights(plain)
     client.put_object(Bucket="weights", Key=f"models/{signed}/w.enc", Body=encrypted, ACL="public-read")
     if signed:
-        monkeypatch.setenv("S3_ACCESS_KEY_ID", "AKIATESTKEYID0000000")
-        monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "dummy-secret")
+        monkeypatch.setenv("S3_ACCESS_KEY_ID", DUMMY_KEY_ID)
+        monkeypatch.setenv("S3_SECRET_ACCESS_KEY", DUMMY_SECRET)
     manifest = Manifest(f"s3://weights/models/{signed}/w.enc", commitment(encrypted), len(encrypted), key)
 
     store = ModelStore(cache, TINY, s3_endpoint_url=moto_endpoint)
@@ -269,7 +251,7 @@ def test_s3_urls_download_signed_or_anonymous(
     missing = Manifest("s3://weights/models/none.enc", manifest.checksum, manifest.size, key)
     with pytest.raises(ModelUnavailable) as err:
         ModelStore(cache.parent / "other", TINY, s3_endpoint_url=moto_endpoint).load("0xs3", missing)
-    assert "does not exist" in one_line(err, key, "dummy-secret")
+    assert "does not exist" in one_line(err, key, DUMMY_SECRET)
 
 
 def test_disk_cache_is_pruned_to_max_disk_bytes(blobs: Blobs, cache: Path) -> None:

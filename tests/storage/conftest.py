@@ -1,5 +1,5 @@
-"""Real servers for the storage tests: an in-process moto S3 server, and (only for the
-credential tests) a second moto server in its own process with IAM auth switched on, so
+"""Real servers for the storage tests: the session's moto S3 server (tests/conftest.py), and (only for
+the credential tests) a second moto server in its own process with IAM auth switched on, so
 turning auth on cannot leak into other tests of this session."""
 
 from __future__ import annotations
@@ -14,24 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from soma_ray.storage import BlobHTTPServer, LocalBlobStore
-from tests.storage.storage_testkit import BUCKET, DUMMY_KEY_ID, DUMMY_SECRET, AuthS3, MotoS3, make_client
+from tests.kit import DUMMY_KEY_ID, DUMMY_SECRET, boto_client
+from tests.storage.kit import BUCKET, AuthS3, MotoS3
 
 
 @pytest.fixture(scope="session")
-def moto_s3() -> Iterator[MotoS3]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = make_client("s3", endpoint, DUMMY_KEY_ID, DUMMY_SECRET)
+def moto_s3(moto_endpoint: str) -> MotoS3:
+    client = boto_client("s3", moto_endpoint)
     client.create_bucket(Bucket=BUCKET)
-    try:
-        yield MotoS3(endpoint=endpoint, bucket=BUCKET, client=client)
-    finally:
-        server.stop()
+    return MotoS3(endpoint=moto_endpoint, bucket=BUCKET, client=client)
 
 
 @pytest.fixture
@@ -87,8 +80,8 @@ def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
                     pytest.fail(f"moto auth server did not start: {log.read_text()[-500:]}")
                 time.sleep(0.05)
         # Set up users while auth is still off, then switch it on for every request.
-        iam = make_client("iam", endpoint, DUMMY_KEY_ID, DUMMY_SECRET)
-        make_client("s3", endpoint, DUMMY_KEY_ID, DUMMY_SECRET).create_bucket(Bucket=BUCKET)
+        iam = boto_client("iam", endpoint)
+        boto_client("s3", endpoint).create_bucket(Bucket=BUCKET)
         users: dict[str, tuple[str, str]] = {}
         for name in ("writer", "outsider"):
             iam.create_user(UserName=name)

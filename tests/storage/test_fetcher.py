@@ -15,7 +15,8 @@ from soma_ray.storage import (
     fetch,
     s3_client,
 )
-from tests.storage.storage_testkit import DUMMY_KEY_ID, DUMMY_SECRET, MotoS3
+from tests.kit import DUMMY_KEY_ID, DUMMY_SECRET
+from tests.storage.kit import MotoS3
 
 
 def test_file_urls(tmp_path: Path) -> None:

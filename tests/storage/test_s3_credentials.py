@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from soma_ray.storage import S3BlobStore, StorageError
-from tests.storage.storage_testkit import AuthS3
+from tests.storage.kit import AuthS3
 
 
 def _store(auth: AuthS3, key_id: str, secret: str) -> S3BlobStore:

@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from soma_ray.storage import BlobNotFoundError, BlobStore, S3BlobStore, StorageError, fetch_url
-from tests.storage.storage_testkit import DUMMY_KEY_ID, DUMMY_SECRET, MotoS3
+from tests.kit import DUMMY_KEY_ID, DUMMY_SECRET
+from tests.storage.kit import MotoS3
 
 
 def _key(name: str = "blob.bin") -> str:

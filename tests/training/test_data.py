@@ -11,7 +11,7 @@ import torch
 from soma_ray.config import TrainConfig
 from soma_ray.data import DataError
 from soma_ray.training.data import MicroBatch, SequenceStream, heldout_samples, is_heldout
-from tests.training.helpers import tiny_config
+from tests.training.kit import tiny_config
 
 
 def _stream(config: TrainConfig, rank: int = 0, world: int = 1, **kw: int) -> SequenceStream:

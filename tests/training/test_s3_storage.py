@@ -7,15 +7,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from soma_ray.training.export import Artifacts
-from tests.training.helpers import tiny_config, write_recipe
+from tests.kit import boto_client
+from tests.training.kit import tiny_config, write_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "soma-ray-train"
@@ -23,20 +21,11 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing-key-id", "AWS_SECRET_ACCESS_KEY": "
 
 
 @pytest.fixture
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **_boto(CREDENTIALS)).create_bucket(
+def s3_endpoint(moto_endpoint: str) -> str:
+    boto_client("s3", moto_endpoint, CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"]).create_bucket(
         Bucket=BUCKET
     )
-    yield endpoint
-    server.stop()
-
-
-def _boto(env: dict[str, str]) -> dict[str, str]:
-    return {"aws_access_key_id": env["AWS_ACCESS_KEY_ID"], "aws_secret_access_key": env["AWS_SECRET_ACCESS_KEY"]}
+    return moto_endpoint
 
 
 @pytest.mark.timeout(600)
@@ -53,7 +42,7 @@ def test_checkpoints_in_s3_then_export_from_s3(s3_endpoint: str, tmp_path: Path)
     assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in job.stdout + job.stderr
 
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **_boto(CREDENTIALS))
+    s3 = boto_client("s3", s3_endpoint, CREDENTIALS["AWS_ACCESS_KEY_ID"], CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/s3-run/")["Contents"]]
     checkpoints = sorted({k.split("/")[2] for k in keys if k.count("/") > 2 and k.split("/")[2].startswith("checkpoint_")})
     assert len(checkpoints) == 2 and any(k.endswith("deepspeed/zero_pp_rank_1_mp_rank_00_optim_states.pt") for k in keys)

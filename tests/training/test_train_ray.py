@@ -31,7 +31,7 @@ from soma_ray.training.state import TrainState
 from soma_ray.training.sweep import run_sweep
 from soma_ray.training.trainer import TrainingOutcome, run_training
 from soma_ray.training.weights import model_config
-from tests.training.helpers import tiny_config, write_recipe
+from tests.training.kit import tiny_config, write_recipe
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 16

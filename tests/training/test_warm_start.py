@@ -18,7 +18,7 @@ from soma_ray.training.errors import WarmStartError
 from soma_ray.training.export import Artifacts
 from soma_ray.training.trainer import run_training
 from soma_ray.training.weights import load_canonical, model_config, warm_start_bytes
-from tests.training.helpers import tiny_config
+from tests.training.kit import tiny_config
 
 
 def _state(data: bytes, config: TrainConfig) -> dict[str, torch.Tensor]:

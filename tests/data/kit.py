@@ -1,7 +1,4 @@
-"""Shared pieces of the data tests: a Software Heritage-like S3 server (moto) and helpers.
-
-(A uniquely named module, unlike `conftest`, so test modules can import it.)
-"""
+"""Shared pieces of the data tests: a Software Heritage-like S3 server (moto) and helpers."""
 
 from __future__ import annotations
 
@@ -13,13 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
-
 SWH_BUCKET = "softwareheritage"
 SWH_PREFIX = "content/"
 # moto without auth accepts any credentials for the uploads; reads in the tests are unsigned.
-DUMMY_KEY_ID = "AKIATESTKEYID0000000"
-DUMMY_SECRET = "dummy-secret-Zx9vQ2pL7mN4"
 
 
 @dataclass(frozen=True)
@@ -31,16 +24,6 @@ class SwhS3:
         body = gzip.compress(content) if compress else content
         # Public-read like the real bucket, so anonymous (unsigned) reads are allowed.
         self.client.put_object(Bucket=SWH_BUCKET, Key=SWH_PREFIX + blob_id, Body=body, ACL="public-read")
-
-
-def make_client(endpoint: str) -> Any:
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=DUMMY_KEY_ID,
-        aws_secret_access_key=DUMMY_SECRET,
-    )
 
 
 def random_bytes(seed: int, size: int) -> bytes:

@@ -1,0 +1,23 @@
+"""Shared pieces of the storage tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+BUCKET = "soma-test-bucket"
+
+
+@dataclass(frozen=True)
+class MotoS3:
+    endpoint: str
+    bucket: str
+    client: Any  # a boto3 S3 client with the dummy credentials, for direct checks
+
+
+@dataclass(frozen=True)
+class AuthS3:
+    endpoint: str
+    bucket: str
+    writer: tuple[str, str]  # (key id, secret) allowed s3:*
+    outsider: tuple[str, str]  # (key id, secret) of a user with no policy

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from soma_ray.config import RunConfig, load_config, load_job_config
 from soma_ray.config.models import JobConfig, driver_config
+from soma_ray.driver.results import DriverStatus
 from soma_ray.protocol.constants import to_soma
 from soma_ray.runtime import ensure_ray
 from soma_ray.wallet import load_keypair
@@ -76,25 +77,29 @@ def _soma(shannons: int) -> str:
     return f"{to_soma(shannons):.9f} SOMA"
 
 
-def status_table(status: dict[str, Any]) -> Table:
-    ledger = status["ledger"]
-    model = f"{status['model_id']} ({status['model_status']})" if status["model_id"] else "none yet"
-    pending = status["pending"]
+def _model_status(status: DriverStatus) -> str | None:
+    return status.model_status.value if status.model_status is not None else None
+
+
+def status_table(status: DriverStatus) -> Table:
+    ledger = status.ledger
+    model = f"{status.model_id} ({_model_status(status)})" if status.model_id else "none yet"
+    pending = status.pending
     rows = [
-        ("address", status["address"]),
-        ("network / epoch", f"{status['network']} / {status['epoch']}"),
-        ("balance", _soma(status["balance"])),
+        ("address", status.address),
+        ("network / epoch", f"{status.network} / {status.epoch}"),
+        ("balance", _soma(status.balance)),
         ("model", model),
-        ("next deadline", status["next_deadline"] or "none"),
+        ("next deadline", status.next_deadline or "none"),
         ("pending actions", f"{len(pending)}" + (f": {', '.join(pending)}" if pending else "")),
-        ("dry run", "yes" if status["dry_run"] else "no"),
-        ("balance at first start", _soma(ledger["start_balance"])),
-        ("submissions / claims", f"{ledger['submissions']} / {ledger['claims']}"),
-        ("bonds locked / returned", f"{_soma(ledger['bonds_locked'])} / {_soma(ledger['bonds_returned'])}"),
-        ("rewards as submitter", _soma(ledger["rewards_as_submitter"])),
-        ("rewards as model owner", _soma(ledger["rewards_as_model_owner"])),
-        ("claimer incentives", _soma(ledger["claimer_incentives"])),
-        ("fees", _soma(ledger["fees"])),
+        ("dry run", "yes" if status.dry_run else "no"),
+        ("balance at first start", _soma(ledger.start_balance)),
+        ("submissions / claims", f"{ledger.submissions} / {ledger.claims}"),
+        ("bonds locked / returned", f"{_soma(ledger.bonds_locked)} / {_soma(ledger.bonds_returned)}"),
+        ("rewards as submitter", _soma(ledger.rewards_as_submitter)),
+        ("rewards as model owner", _soma(ledger.rewards_as_model_owner)),
+        ("claimer incentives", _soma(ledger.claimer_incentives)),
+        ("fees", _soma(ledger.fees)),
     ]
     table = Table(title="driver", show_header=False)
     for key, value in rows:
@@ -102,13 +107,13 @@ def status_table(status: dict[str, Any]) -> Table:
     return table
 
 
-def status_line(status: dict[str, Any]) -> str:
+def status_line(status: DriverStatus) -> str:
     """One line for a long-running log."""
-    ledger = status["ledger"]
+    ledger = status.ledger
     return (
-        f"epoch {status['epoch']} | balance {_soma(status['balance'])} | model {status['model_status'] or '-'} | "
-        f"pending {len(status['pending'])} | next {status['next_deadline'] or '-'} | "
-        f"submissions {ledger['submissions']}, claims {ledger['claims']}"
+        f"epoch {status.epoch} | balance {_soma(status.balance)} | model {_model_status(status) or '-'} | "
+        f"pending {len(status.pending)} | next {status.next_deadline or '-'} | "
+        f"submissions {ledger.submissions}, claims {ledger.claims}"
     )
 
 

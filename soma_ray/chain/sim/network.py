@@ -46,6 +46,7 @@ from soma_ray.chain.types import (
     NetworkInfo,
     Target,
     TargetPage,
+    TargetStatus,
     TxResult,
 )
 from soma_ray.protocol.commitments import blake2b256, canonical_address, commitment
@@ -207,7 +208,7 @@ class SimChain(Chain):
 
     async def list_targets(
         self,
-        status: str | None = None,
+        status: TargetStatus | None = None,
         *,
         epoch: int | None = None,
         submitter: str | None = None,

@@ -44,6 +44,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,6 @@ from soma_models.v1.torch import Model, ModelConfig
 
 from soma_ray.protocol.audit import within_audit_tolerance
 from soma_ray.protocol.constants import MAX_SEQ_LEN
-from soma_ray.scoring import evaluate as evaluate_module
 from soma_ray.scoring.evaluate import Evaluation, evaluate
 from soma_ray.scoring.select import cosine_distance
 from soma_ray.scoring.sigreg import NoiseBank
@@ -491,6 +491,7 @@ def compiled(scorer: Scorer, peaks: dict[str, Any], rows: int) -> dict[str, Any]
     """The exact forward under `torch.compile` (the evaluate loop unchanged)."""
     from soma_ray.scoring import forward
 
+    evaluate_module = import_module("soma_ray.scoring.evaluate")  # the module: its `encode` is swapped
     torch.backends.cuda.matmul.allow_tf32 = True
     original = evaluate_module.encode
     evaluate_module.encode = torch.compile(forward.encode, dynamic=True)  # one graph for every row count

@@ -41,8 +41,9 @@ from soma_models.v1.torch import Model, ModelConfig
 
 from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.protocol.constants import MAX_SEQ_LEN
-from soma_ray.scoring import evaluate, select
+from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.pool import READ_TASK_CPUS
+from soma_ray.scoring.select import select
 
 # Ray on these machines (design.md): loopback only, no auth token, no usage stats.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

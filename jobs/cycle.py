@@ -1,15 +1,12 @@
-"""Main job: `ray job submit --working-dir . -- python jobs/cycle.py --config configs/cycle.yaml`."""
+"""Main job: `ray job submit --working-dir . -- python jobs/cycle.py --config configs/cycle.yaml`.
 
-import asyncio
+The same code path as `soma-ray --config configs/cycle.yaml cycle`; run_cycle prints its progress
+and the ledger.
+"""
 
-from soma_ray.config import CycleConfig
-from soma_ray.cycle import CycleResult, run_cycle
+from soma_ray.config.jobs import CycleConfig
+from soma_ray.cycle import run_cycle
 from soma_ray.job import job_main
 
-
-async def _run(config: CycleConfig) -> CycleResult:
-    return await asyncio.to_thread(run_cycle, config)
-
-
 if __name__ == "__main__":
-    job_main(CycleConfig, _run)  # run_cycle prints its progress and the ledger
+    job_main(CycleConfig, run_cycle)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -16,18 +16,18 @@ from rich.table import Table
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
 from soma_ray.chain.types import TargetStatus
+from soma_ray.chain.wallet import WalletError, create_key_file, load_keypair
 from soma_ray.config import ConfigError, RunConfig, load_config, load_job_config
-from soma_ray.config.models import JobConfig, driver_config
-from soma_ray.job import USER_ERRORS
+from soma_ray.config.jobs import driver_config
+from soma_ray.driver.config import JobConfig
+from soma_ray.job import guard_job
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.status import gather_status, status_table
-from soma_ray.wallet import WalletError, create_key_file, load_keypair
 
 T = TypeVar("T")
 C = TypeVar("C", bound=JobConfig)
 console = Console()
-errors = Console(stderr=True)
 
 app = typer.Typer(help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False)
 wallet_app = typer.Typer(help="Create and inspect the signing wallet.", no_args_is_help=True)
@@ -53,21 +53,6 @@ class Options:
         return load_job_config(self.config_file, overrides)
 
 
-def fail(message: str, code: int) -> NoReturn:
-    errors.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-def guarded(fn: Callable[[], T]) -> T:
-    """Turn expected failures into one line and an exit status (2: bad config, 1: the rest)."""
-    try:
-        return fn()
-    except ConfigError as exc:
-        fail(str(exc), 2)
-    except USER_ERRORS as exc:
-        fail(f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc), 1)
-
-
 def with_chain(ctx: typer.Context, action: Callable[[JobConfig, Chain], Awaitable[T]]) -> T:
     options: Options = ctx.obj
 
@@ -83,7 +68,7 @@ def with_chain(ctx: typer.Context, action: Callable[[JobConfig, Chain], Awaitabl
 
         return asyncio.run(main())
 
-    return guarded(go)
+    return guard_job(go)
 
 
 @app.callback()
@@ -106,7 +91,7 @@ def cycle(ctx: typer.Context) -> None:
     from soma_ray.config import CycleConfig
     from soma_ray.cycle import run_cycle
 
-    guarded(lambda: run_cycle(load_kind(ctx.obj, CycleConfig), console))
+    guard_job(lambda: run_cycle(load_kind(ctx.obj, CycleConfig), console))
 
 
 @app.command()
@@ -122,7 +107,7 @@ def run(ctx: typer.Context) -> None:
             raise ConfigError(f"{options.config_file}: kind: `run` needs a kind: run recipe, got {config.kind!r}")
         return asyncio.run(run_lifecycle(config))
 
-    console.print(status_table(guarded(go)))
+    console.print(status_table(guard_job(go)))
 
 
 def load_kind(options: Options, model: type[C]) -> C:
@@ -142,19 +127,17 @@ def submit(ctx: typer.Context) -> None:
     from soma_ray.config import SubmitConfig
     from soma_ray.submission.job import run_submitter
 
-    console.print(guarded(lambda: run_submitter(load_kind(ctx.obj, SubmitConfig)).line()))
+    console.print(guard_job(lambda: run_submitter(load_kind(ctx.obj, SubmitConfig)).line()))
 
 
 @app.command()
 def train(ctx: typer.Context) -> None:
-    """Train with Ray Train + DeepSpeed and export the best checkpoint (needs a kind: train recipe)."""
-    from soma_ray.config import TrainConfig
-    from soma_ray.training.trainer import run_training
+    """Train with Ray Train + DeepSpeed and export the best checkpoint; with export.commit, commit it through the wallet's driver (needs a kind: train recipe)."""
+    from soma_ray.training.config import TrainConfig
+    from soma_ray.training.rounds import train_job
 
-    outcome = guarded(lambda: run_training(load_kind(ctx.obj, TrainConfig)))
-    console.print(f"run {outcome.run}: best held-out loss {outcome.best_heldout_loss:.5f}", highlight=False)
-    if outcome.manifest is not None:
-        console.print(f"artifacts: {outcome.manifest}", highlight=False)
+    result = guard_job(lambda: train_job(load_kind(ctx.obj, TrainConfig)))
+    console.print("\n".join(result.lines()), highlight=False)
 
 
 @app.command()
@@ -163,7 +146,7 @@ def sweep(ctx: typer.Context) -> None:
     from soma_ray.config import SweepConfig
     from soma_ray.training.sweep import run_sweep
 
-    guarded(lambda: run_sweep(load_kind(ctx.obj, SweepConfig)))
+    guard_job(lambda: run_sweep(load_kind(ctx.obj, SweepConfig)))
 
 
 @app.command()
@@ -183,7 +166,7 @@ def export(
         with Checkpoint(checkpoint).as_directory() as folder:
             return export_checkpoint(Path(folder), config, out)
 
-    console.print(f"artifacts: {guarded(go)}", highlight=False)
+    console.print(f"artifacts: {guard_job(go)}", highlight=False)
 
 
 @app.command()
@@ -227,7 +210,7 @@ def wallet_new(
         keypair = create_key_file(config.wallet.key_file, force=force)
         console.print(f"address: {canonical_address(keypair.address())}\nkey file: {config.wallet.key_file} (mode 0600)")
 
-    guarded(go)
+    guard_job(go)
 
 
 @wallet_app.command("show")
@@ -284,7 +267,7 @@ def claim(
         handle = wallet_driver(ctx.obj.load())
         return list(call(handle.claim.remote(list(target_ids) if target_ids else None)))
 
-    claimed = guarded(go)
+    claimed = guard_job(go)
     console.print(f"claimed {len(claimed)} target(s)" + "".join(f"\n{t}" for t in claimed), highlight=False)
 
 
@@ -293,7 +276,7 @@ def reveal(ctx: typer.Context) -> None:
     """Ask the wallet's driver to reveal every commit whose reveal epoch (commit epoch + 1) is now."""
     from soma_ray.driver_client import call, wallet_driver
 
-    revealed = guarded(lambda: list(call(wallet_driver(ctx.obj.load()).reveal.remote())))
+    revealed = guard_job(lambda: list(call(wallet_driver(ctx.obj.load()).reveal.remote())))
     console.print(f"revealed {len(revealed)} model(s)" + "".join(f"\n{m}" for m in revealed), highlight=False)
 
 
@@ -302,7 +285,7 @@ def driver_status(ctx: typer.Context) -> None:
     """Address, epoch, balance, model state, next deadline, pending actions and the ledger (starts the driver if needed)."""
     from soma_ray.driver_client import call, status_table, wallet_driver
 
-    console.print(status_table(guarded(lambda: call(wallet_driver(ctx.obj.load()).status.remote()))))
+    console.print(status_table(guard_job(lambda: call(wallet_driver(ctx.obj.load()).status.remote()))))
 
 
 @driver_app.command("stop")
@@ -315,7 +298,7 @@ def driver_stop(ctx: typer.Context) -> None:
         address = canonical_address(load_keypair(driver_config(config).wallet).address())
         return address, stop_wallet_driver(config)
 
-    address, stopped = guarded(go)
+    address, stopped = guard_job(go)
     console.print(f"{'stopped the driver of' if stopped else 'no driver running for'} {address}", highlight=False)
 
 
@@ -359,7 +342,7 @@ def sim_serve(
     from soma_ray.storage import BlobHTTPServer
 
     options: Options = ctx.obj
-    config = guarded(options.load)
+    config = guard_job(options.load)
     root_dir = config.chain.sim.blob_dir
     root_dir.mkdir(parents=True, exist_ok=True)
     server = BlobHTTPServer(root_dir, port=port)

@@ -21,18 +21,20 @@ from rich.console import Console
 from rich.table import Table
 from soma_sdk import Keypair
 
+from soma_ray.chain.config import WalletConfig
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.types import ModelStatus, TargetStatus
-from soma_ray.config.models import CycleConfig, SubmitConfig, WalletConfig
+from soma_ray.chain.wallet import create_key_file, load_keypair
+from soma_ray.config.jobs import CycleConfig
 from soma_ray.driver.results import CommitResult, DriverStatus, Ledger
 from soma_ray.driver_client import actor_errors, call
 from soma_ray.errors import CycleError
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.storage import StorageError, fetch_url
-from soma_ray.wallet import create_key_file, load_keypair
+from soma_ray.submission.config import SubmitConfig
 
 T = TypeVar("T")
 MARKER = ".soma-ray-cycle"  # only a folder holding this file is ever wiped

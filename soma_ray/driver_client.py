@@ -6,47 +6,27 @@ that signs; these only ask it to act and show what its ledger says.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ray
-from ray.exceptions import RayTaskError
 from rich.console import Console
 from rich.table import Table
 
+from soma_ray.chain.wallet import load_keypair
 from soma_ray.config import RunConfig, load_config, load_job_config
-from soma_ray.config.models import JobConfig, driver_config
+from soma_ray.config.jobs import driver_config
+from soma_ray.driver.config import JobConfig
+from soma_ray.driver.remote import actor_errors, call  # where they live; imported from here too
 from soma_ray.driver.results import DriverStatus
 from soma_ray.protocol.constants import to_soma
 from soma_ray.runtime import ensure_ray
-from soma_ray.wallet import load_keypair
 
 
 def connect_ray() -> None:
     """`ensure_ray`, with the actor's logs left in the actor's log (a local Ray started here
     lives, with its driver actor, only as long as this process)."""
     ensure_ray(log_to_driver=False)
-
-
-@contextmanager
-def actor_errors() -> Iterator[None]:
-    """A failure inside an actor surfaces as its own error (one line, e.g. DriverRefused), not as
-    Ray's wrapper, whose message is the remote traceback."""
-    try:
-        yield
-    except RayTaskError as err:
-        cause = err.cause
-        if isinstance(cause, Exception) and not isinstance(cause, RayTaskError):
-            raise cause from None
-        raise
-
-
-def call(ref: Any) -> Any:
-    """`ray.get` of an actor call, with `actor_errors`."""
-    with actor_errors():
-        return ray.get(ref)
 
 
 def any_recipe(path: Path | None, overrides: Sequence[str] = ()) -> JobConfig:

@@ -1,5 +1,18 @@
-"""Errors shared by entry points that must stay cheap to import (no Ray, no torch)."""
+"""The one base class of failures a user can fix, and the errors shared by entry points.
+
+Every component's user-facing error (`ConfigError`, `WalletError`, `ChainError`, `StorageError`,
+`DataError`, the training errors, ...) derives from `SomaRayError`, so that an entry point
+catches one thing and prints it as one line. This module imports nothing: every layer may use it.
+"""
 
 
-class CycleError(Exception):
+class SomaRayError(Exception):
+    """A failure the user can fix: one line naming what is wrong and what to do, never a traceback."""
+
+
+class WaitTimeout(SomaRayError, TimeoutError):
+    """Something we waited for (an epoch, a reveal) did not happen in time."""
+
+
+class CycleError(SomaRayError):
     """The cycle cannot go on (one line naming what to change)."""

@@ -1,32 +1,23 @@
-"""What every `jobs/*.py` entry point shares: parse `--config/--set`, run, one-line errors."""
+"""What every entry point shares (`soma-ray <command>` and `jobs/*.py`): parse `--config/--set`,
+run the job's library function, report a fixable failure as one line and an exit status."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rich.console import Console
 
-from soma_ray.chain.errors import ChainError
-from soma_ray.config import ConfigError, load_config
-from soma_ray.config.models import JobConfig
-from soma_ray.data.errors import DataError
-from soma_ray.errors import CycleError
-from soma_ray.storage import StorageError
-from soma_ray.training.errors import ExportError, SweepFailed, WarmStartError
-from soma_ray.wallet import WalletError
+from soma_ray.config.loader import ConfigError, load_config
+from soma_ray.driver.config import JobConfig
+from soma_ray.errors import SomaRayError
 
 C = TypeVar("C", bound=JobConfig)
-
-# Failures a user can fix: reported as one line, never as a traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (
-    WalletError, ChainError, StorageError, TimeoutError, DataError, WarmStartError, ExportError, SweepFailed,
-    CycleError,
-)
 R = TypeVar("R")
 
 
@@ -37,22 +28,30 @@ def job_parser(description: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def failure_line(error: SomaRayError) -> str:
+    """`Type: message`, without the type twice when the message already starts with it."""
+    text = str(error)
+    name = type(error).__name__
+    return text if isinstance(error, ConfigError) or text.startswith(name) else f"{name}: {text}"
+
+
 def guard_job(work: Callable[[], R]) -> R:
-    """Run a job's work; bad config exits 2 and a fixable failure exits 1, each as one line."""
-    stderr = Console(stderr=True)
+    """Run an entry point's work; bad config exits 2 and any other fixable failure exits 1, each
+    as one line on stderr. Anything else is a bug and keeps its traceback."""
     try:
         return work()
-    except ConfigError as exc:
-        stderr.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except USER_ERRORS as exc:
-        stderr.print(f"error: {type(exc).__name__}: {exc}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(1)
+    except SomaRayError as error:
+        Console(stderr=True).print(f"error: {failure_line(error)}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2 if isinstance(error, ConfigError) else 1)
 
 
-def job_main(
-    model: type[C], runner: Callable[[C], Coroutine[Any, Any, R]], argv: Sequence[str] | None = None
-) -> R:
-    """Entry point for `ray job submit -- python jobs/<name>.py --config configs/<recipe>.yaml`."""
+def run_sync_or_async(outcome: Any) -> Any:
+    """A runner's result, awaited when the runner was a coroutine function."""
+    return asyncio.run(outcome) if inspect.iscoroutine(outcome) else outcome
+
+
+def job_main(model: type[C], runner: Callable[[C], Any], argv: Sequence[str] | None = None) -> Any:
+    """Entry point for `ray job submit -- python jobs/<name>.py --config configs/<recipe>.yaml`:
+    `runner` is the job's library function, plain or async."""
     args = job_parser(model.__doc__).parse_args(argv)
-    return guard_job(lambda: asyncio.run(runner(load_config(model, args.config, args.set))))
+    return guard_job(lambda: run_sync_or_async(runner(load_config(model, args.config, args.set))))

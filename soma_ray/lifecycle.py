@@ -9,7 +9,7 @@ from soma_sdk import Keypair
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
-from soma_ray.config.models import RunConfig
+from soma_ray.config.jobs import RunConfig
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.status import NetworkStatus, gather_status
 

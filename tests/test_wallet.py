@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 from soma_sdk import Keypair
 
+from soma_ray.chain.wallet import WalletError, create_key_file, load_keypair
 from soma_ray.config import WalletConfig
-from soma_ray.wallet import WalletError, create_key_file, load_keypair
 
 
 def test_new_key_file_is_private_and_round_trips(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ chain they run against. `error_from_name` maps a variant name (as parsed from th
 
 from __future__ import annotations
 
+from soma_ray.errors import SomaRayError
 
-class ChainError(Exception):
+
+class ChainError(SomaRayError):
     """Anything that went wrong talking to a chain. The message is one line."""
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from soma_ray.chain.base import Chain
-from soma_ray.config.models import ChainConfig
+from soma_ray.chain.config import ChainConfig
 
 
 async def open_chain(config: ChainConfig) -> Chain:

@@ -12,13 +12,15 @@ import yaml
 from dotenv import dotenv_values
 from pydantic import BaseModel, ValidationError
 
-from soma_ray.config.models import JOB_CONFIGS, JobConfig
+from soma_ray.config.jobs import JOB_CONFIGS
+from soma_ray.driver.config import JobConfig
+from soma_ray.errors import SomaRayError
 
 M = TypeVar("M", bound=BaseModel)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class ConfigError(Exception):
+class ConfigError(SomaRayError):
     """A bad config, as one line: `file: field.path: what is wrong`."""
 
 

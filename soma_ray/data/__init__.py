@@ -35,10 +35,12 @@ _LAZY = {
     "ByteSource": "sources", "build_source": "sources", "make_source": "sources",
     "StackV2Source": "stack_v2",
 }
-__all__ = sorted([
-    "DETERMINISTIC_MAX_BYTES", "HARD_MAX_BYTES", "DataConfig", "DataError", "FilterStats", "apply_filters",
-    "dedup", "digest", "limit", "size_bounds", "skip_empty", "utf8_only", *_LAZY,
-])
+__all__ = [
+    "DETERMINISTIC_MAX_BYTES", "HARD_MAX_BYTES", "ByteSource", "DataConfig", "DataError", "FilterStats",
+    "HuggingFaceSource", "JsonlSource", "LocalFilesSource", "StackV2Source", "TextSource", "apply_filters",
+    "build_source", "dedup", "digest", "find_files", "limit", "make_source", "size_bounds", "skip_empty",
+    "utf8_only",
+]
 
 
 def __getattr__(name: str) -> Any:

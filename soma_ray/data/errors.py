@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 
+from soma_ray.errors import SomaRayError
+
 __all__ = ["DataError", "SkipLog", "first_line", "logger"]
 
 logger = logging.getLogger("soma_ray.data")
 
 
-class DataError(Exception):
+class DataError(SomaRayError):
     """Bad data input, as one line: what is wrong, and the fix."""
 
 

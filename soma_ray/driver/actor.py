@@ -19,13 +19,13 @@ import ray
 
 from soma_ray.chain.factory import open_chain
 from soma_ray.chain.types import TxResult
-from soma_ray.config.models import JobConfig
+from soma_ray.chain.wallet import load_keypair
+from soma_ray.driver.config import JobConfig
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.metrics import DriverMetrics
 from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, TickResult
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.storage.factory import open_blob_store
-from soma_ray.wallet import load_keypair
 
 log = logging.getLogger("soma_ray.driver")
 NAMESPACE = "soma-ray"

@@ -1,7 +1,8 @@
 """Exact, batched SOMA scoring (protocol.md §1): evaluate, select, find hits, the model store.
 
-The hits and store names load lazily, so that the scorer itself imports without the chain,
-storage and soma-sdk layers they need (bench/device.py runs on machines without those).
+Import the functions from their modules (`soma_ray.scoring.evaluate.evaluate`,
+`soma_ray.scoring.select.select`): the package loads nothing itself, so that a recipe's
+`scoring:` section (`scoring.config`) imports without torch. The classes load lazily from here.
 """
 
 from __future__ import annotations
@@ -9,16 +10,17 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from soma_ray.scoring.evaluate import Evaluation, evaluate
-from soma_ray.scoring.select import cosine_distance, select
-
 if TYPE_CHECKING:
+    from soma_ray.scoring.evaluate import Evaluation
     from soma_ray.scoring.hits import Hit, Scan, find_hits, scan
+    from soma_ray.scoring.select import cosine_distance
     from soma_ray.scoring.store import ModelStore, ModelUnavailable, StoreStats
 
-_LAZY = {"Hit": "hits", "Scan": "hits", "find_hits": "hits", "scan": "hits",
+_LAZY = {"Evaluation": "evaluate", "cosine_distance": "select",
+         "Hit": "hits", "Scan": "hits", "find_hits": "hits", "scan": "hits",
          "ModelStore": "store", "ModelUnavailable": "store", "StoreStats": "store"}
-__all__ = sorted(["Evaluation", "evaluate", "cosine_distance", "select", *_LAZY])
+__all__ = ["Evaluation", "Hit", "ModelStore", "ModelUnavailable", "Scan", "StoreStats", "cosine_distance",
+           "find_hits", "scan"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,11 @@
-"""Where data and encrypted weights go: S3-compatible buckets or a local HTTP-served dir."""
+"""Where data and encrypted weights go: S3-compatible buckets or a local HTTP-served dir.
+
+`S3BlobStore` loads lazily (boto3 is slow to import and only S3 recipes need it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from soma_ray.storage.base import (
     BlobNotFoundError,
@@ -9,7 +16,9 @@ from soma_ray.storage.base import (
     redact_url,
 )
 from soma_ray.storage.local import BlobHTTPServer, LocalBlobStore
-from soma_ray.storage.s3 import S3BlobStore
+
+if TYPE_CHECKING:
+    from soma_ray.storage.s3 import S3BlobStore
 
 __all__ = [
     "BlobHTTPServer",
@@ -22,3 +31,11 @@ __all__ = [
     "fetch_url",
     "redact_url",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "S3BlobStore":
+        from soma_ray.storage.s3 import S3BlobStore
+
+        return S3BlobStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,6 +14,8 @@ import urllib.request
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit, urlunsplit
 
+from soma_ray.errors import SomaRayError
+
 __all__ = [
     "BlobNotFoundError",
     "BlobStore",
@@ -27,7 +29,7 @@ DEFAULT_CHUNK_SIZE = 5 * 1024 * 1024
 RETRY_BACKOFF_S = 0.25  # first pause between attempts; doubles each retry, capped at 2 s
 
 
-class StorageError(Exception):
+class StorageError(SomaRayError):
     """A storage failure described in one line: what is wrong and what to do.
 
     Messages are built by this package from names and codes only, never from secrets.

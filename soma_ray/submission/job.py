@@ -19,16 +19,16 @@ from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.chain.types import Manifest, Target, TargetStatus
-from soma_ray.config.models import SubmitConfig
+from soma_ray.chain.wallet import load_keypair
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
+from soma_ray.submission.config import SubmitConfig
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
 from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
-from soma_ray.wallet import load_keypair
 
 log = logging.getLogger("soma_ray.submit")
 

@@ -1,4 +1,4 @@
-"""The YAML sections of a training run (`kind: train`) and of a sweep (`kind: sweep`).
+"""The recipes of a training run (`kind: train`) and of a sweep (`kind: sweep`), and their sections.
 
 Flat sections with the names a DeepSpeed / Ray Train user expects; every field has a default
 that works on a laptop, so a recipe only states what it changes.
@@ -11,7 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.data.config import DataConfig
+from soma_ray.driver.config import JobConfig
 
 Precision = Literal["float32", "bf16"]
 
@@ -180,3 +182,32 @@ class SweepSection(_Section):
             if field not in owner.model_fields:
                 raise ValueError(f"{path!r}: {owner.__name__} has no field {field!r}")
         return value
+
+
+class TrainConfig(JobConfig):
+    """A Ray Train + DeepSpeed run on the V1 architecture, exported for commit."""
+
+    kind: Literal["train"] = "train"
+    model: ArchitectureSettings | None = Field(
+        default=None, description="model shape; default: the simulated network's, or V1 elsewhere"
+    )
+    data: DataConfig
+    heldout: HeldoutSection = Field(default_factory=HeldoutSection)
+    training: TrainingSection = Field(default_factory=TrainingSection)
+    warm_start: WarmStartSection = Field(default_factory=WarmStartSection)
+    export: ExportSection = Field(default_factory=ExportSection)
+
+    @property
+    def architecture(self) -> ArchitectureSettings:
+        if self.model is not None:
+            return self.model
+        if self.chain.network == "sim":
+            return self.chain.sim.architecture
+        return ArchitectureSettings(preset="v1")
+
+
+class SweepConfig(TrainConfig):
+    """A Ray Tune search around the trainer: one training run per trial, ranked by held-out loss."""
+
+    kind: Literal["sweep"] = "sweep"  # type: ignore[assignment]
+    sweep: SweepSection

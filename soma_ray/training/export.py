@@ -21,9 +21,9 @@ import numpy as np
 from soma_models.v1.torch import Model
 
 from soma_ray.chain.sim.settings import ArchitectureSettings
-from soma_ray.config.models import TrainConfig
 from soma_ray.driver.artifacts import Artifacts  # its home is the driver, which commits it
 from soma_ray.protocol.commitments import commitment, embedding_commitment
+from soma_ray.training.config import TrainConfig
 from soma_ray.training.data import heldout_samples
 from soma_ray.training.errors import ExportError
 from soma_ray.training.heldout import score_heldout

@@ -18,9 +18,9 @@ import torch.distributed as dist
 from ray.train.torch import get_device
 from soma_models.v1.torch import Model
 
-from soma_ray.config.models import TrainConfig
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.scoring.sigreg import NoiseBank
+from soma_ray.training.config import TrainConfig
 from soma_ray.training.data import SequenceStream, heldout_samples
 from soma_ray.training.engine import initialize
 from soma_ray.training.flops import mfu, peak_tflops, training_flops_per_token

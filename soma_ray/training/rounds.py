@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from soma_ray.chain.types import ModelStatus
-from soma_ray.config.models import TrainConfig
 from soma_ray.driver.artifacts import Artifacts
+from soma_ray.driver.remote import call
 from soma_ray.driver.results import CommitResult, DriverStatus
-from soma_ray.driver_client import call
+from soma_ray.errors import WaitTimeout
+from soma_ray.training.config import TrainConfig
 from soma_ray.training.trainer import TrainingOutcome, fresh_run_name, run_training
 
 log = logging.getLogger("soma_ray.train")
@@ -29,7 +31,7 @@ def wait_for_reveal(handle: Any, poll_seconds: float, timeout: float | None = No
         if status.next_deadline is None and status.model_status == ModelStatus.ACTIVE:
             return
         if timeout is not None and time.monotonic() - started > timeout:
-            raise TimeoutError(f"no reveal within {timeout:.0f} s (driver says: {status.next_deadline})")
+            raise WaitTimeout(f"no reveal within {timeout:.0f} s (driver says: {status.next_deadline})")
         time.sleep(poll_seconds)
 
 
@@ -54,3 +56,31 @@ def run_rounds(config: TrainConfig, handle: Any, *, poll_seconds: float = 30.0,
             warm = current.warm_start.model_copy(update={"path": weights, "url": None, "model_id": None})
             current = current.model_copy(update={"warm_start": warm})
     return outcomes
+
+
+@dataclass(frozen=True)
+class TrainJobResult:
+    """What a train job did: one outcome per round, and whether the rounds were committed."""
+
+    outcomes: list[TrainingOutcome]
+    committed: bool
+
+    def lines(self) -> list[str]:
+        """What a train job prints when it ends."""
+        lines = [f"committed {o.manifest}" for o in self.outcomes] if self.committed else []
+        last = self.outcomes[-1]
+        lines.append(f"run {last.run}: best held-out loss {last.best_heldout_loss:.5f}")
+        if last.manifest is not None:
+            lines.append(f"artifacts: {last.manifest}")
+        return lines
+
+
+def train_job(config: TrainConfig) -> TrainJobResult:
+    """The train job, whichever way it is started (`soma-ray train`, `jobs/train.py`): one run,
+    or with `export.commit` every round committed through the wallet's driver actor."""
+    if not config.export.commit:
+        return TrainJobResult([run_training(config)], committed=False)
+    from soma_ray.driver.actor import driver_handle
+
+    poll = 0.5 if config.chain.network == "sim" else config.driver.poll_seconds
+    return TrainJobResult(run_rounds(config, driver_handle(config), poll_seconds=poll), committed=True)

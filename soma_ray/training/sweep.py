@@ -18,9 +18,8 @@ from ray import tune
 from rich.console import Console
 from rich.table import Table
 
-from soma_ray.config.models import SweepConfig, TrainConfig
 from soma_ray.runtime import ensure_ray
-from soma_ray.training.config import SweepParameter
+from soma_ray.training.config import SweepConfig, SweepParameter, TrainConfig
 from soma_ray.training.errors import SweepFailed
 from soma_ray.training.trainer import fresh_run_name, portable, run_training, storage_path
 

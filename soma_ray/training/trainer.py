@@ -20,8 +20,10 @@ import ray
 from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
 from ray.train.torch import TorchConfig, TorchTrainer
 
-from soma_ray.config.models import StorageConfig, TrainConfig, WalletConfig
+from soma_ray.chain.config import WalletConfig
 from soma_ray.runtime import ensure_ray
+from soma_ray.storage.config import StorageConfig
+from soma_ray.training.config import TrainConfig
 from soma_ray.training.export import export_checkpoint
 from soma_ray.training.loop import train_loop_per_worker
 from soma_ray.training.weights import warm_start_bytes

@@ -18,11 +18,13 @@ import pytest
 import ray
 from pydantic import SecretStr
 
+from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.types import ModelStatus, Target
-from soma_ray.config.models import ChainConfig, LocalStorageConfig, RunConfig, StorageConfig, WalletConfig
+from soma_ray.config.jobs import RunConfig
 from soma_ray.driver.actor import driver_handle, stop_driver
 from soma_ray.protocol.commitments import canonical_address
+from soma_ray.storage.config import LocalStorageConfig, StorageConfig
 from tests.driver.kit import chain_txs, write_artifacts
 
 pytestmark = pytest.mark.timeout(300)

@@ -8,8 +8,8 @@ import torch
 from soma_models.v1.tokenizer import tokenize
 from soma_models.v1.torch import Model, ModelConfig
 
-from soma_ray.scoring import Evaluation, evaluate
 from soma_ray.scoring.chunks import chunk_samples, rejection
+from soma_ray.scoring.evaluate import Evaluation, evaluate
 from soma_ray.scoring.forward import encode
 from tests.scoring.reference import reference_eval
 

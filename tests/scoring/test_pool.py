@@ -18,8 +18,10 @@ import pytest
 
 from soma_ray.chain.sim.genesis import model_config
 from soma_ray.data.config import DataConfig
-from soma_ray.scoring import ModelStore, evaluate, find_hits
+from soma_ray.scoring.evaluate import evaluate
+from soma_ray.scoring.hits import find_hits
 from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
+from soma_ray.scoring.store import ModelStore
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from soma_ray.chain.types import Target
-from soma_ray.scoring import Evaluation, cosine_distance, find_hits, scan, select
+from soma_ray.scoring.evaluate import Evaluation
+from soma_ray.scoring.hits import find_hits, scan
+from soma_ray.scoring.select import cosine_distance, select
 
 
 def ev(loss: float, embedding: list[float] | np.ndarray) -> Evaluation:

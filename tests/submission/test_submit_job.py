@@ -14,15 +14,19 @@ import pytest
 from pydantic import SecretStr
 from soma_sdk import Keypair
 
+from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.chain.sim.genesis import model_config
-from soma_ray.config.models import ChainConfig, LocalStorageConfig, StorageConfig, SubmitConfig, WalletConfig
 from soma_ray.data.config import DataConfig
-from soma_ray.protocol.commitments import canonical_address, commitment
-from soma_ray.scoring import ModelStore, evaluate, select
-from soma_ray.storage.factory import open_blob_store
-from soma_ray.driver.actor import stop_driver
 from soma_ray.driver.actions import ActionStatus, SubmitPayload
+from soma_ray.driver.actor import stop_driver
 from soma_ray.driver.state import DriverState
+from soma_ray.protocol.commitments import canonical_address, commitment
+from soma_ray.scoring.evaluate import evaluate
+from soma_ray.scoring.select import select
+from soma_ray.scoring.store import ModelStore
+from soma_ray.storage.config import LocalStorageConfig, StorageConfig
+from soma_ray.storage.factory import open_blob_store
+from soma_ray.submission.config import SubmitConfig
 from soma_ray.submission.job import SubmissionRun, run_submitter
 from soma_ray.submission.submitter import DirectSubmitter
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from soma_sdk import Keypair
 
-from soma_ray.config.models import WalletConfig
+from soma_ray.chain.config import WalletConfig
+from soma_ray.errors import SomaRayError
 
 
-class WalletError(Exception):
+class WalletError(SomaRayError):
     """A missing or unreadable key, as one line that never contains the key."""
 
 

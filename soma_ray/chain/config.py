@@ -1,0 +1,40 @@
+"""The `chain:` and `wallet:` sections of a recipe: which network, and the key that signs on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from soma_ray.chain.sim.settings import SimSettings
+
+NAMED_NETWORKS = ("sim", "testnet", "localnet")
+
+
+class ChainConfig(BaseModel):
+    """Which SOMA network to use: the embedded simulation (default), testnet, localnet or a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    network: str = "sim"
+    rpc_url: str | None = None
+    faucet_url: str | None = None
+    admin_url: str | None = None
+    scoring_url: str | None = None
+    sim: SimSettings = Field(default_factory=SimSettings)
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, value: str) -> str:
+        if value in NAMED_NETWORKS or value.startswith(("http://", "https://")):
+            return value
+        raise ValueError(f"must be one of {', '.join(NAMED_NETWORKS)} or an http(s):// RPC URL")
+
+
+class WalletConfig(BaseModel):
+    """The signing key: `secret_key` (from ${SOMA_SECRET_KEY}) wins over `key_file`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key_file: Path = Path(".soma-ray/wallet.key")
+    secret_key: SecretStr | None = None

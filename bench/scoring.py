@@ -397,15 +397,16 @@ class Arrival:
 def pool_batches(args: argparse.Namespace, blobs: list[ModelBlob], target: Target, data_path: Path,
                  cache_dir: Path, max_bytes: int) -> Iterator[dict[str, np.ndarray]]:
     from soma_ray.data.config import DataConfig
-    from soma_ray.scoring.pool import PoolSettings, ScoringPlan, score_stream
+    from soma_ray.scoring.config import ScoringSection
+    from soma_ray.scoring.pool import ScoringPlan, score_stream
 
     data = DataConfig(source="jsonl", path=data_path, field="text", dedup=False, max_bytes=max_bytes)
     plan = ScoringPlan(model_config=model_kwargs(args), manifests={b.model_id: b.manifest for b in blobs},
                        targets=[target], seed=SCORING_SEED)
-    settings = PoolSettings(
-        min_actors=args.actors, max_actors=args.actors, num_gpus=args.gpus_per_actor, num_cpus=args.cpus_per_actor,
-        batch_samples=args.batch_samples, block_samples=args.batch_samples, rows_per_forward=args.rows_per_forward,
-        precision=args.precision, max_resident=len(blobs), cache_dir=str(cache_dir),
+    settings = ScoringSection(
+        min_actors=args.actors, max_actors=args.actors, num_gpus_per_actor=args.gpus_per_actor,
+        num_cpus_per_actor=args.cpus_per_actor, batch_samples=args.batch_samples, rows_per_forward=args.rows_per_forward,
+        precision=args.precision, max_resident_models=len(blobs), cache_dir=cache_dir,
     )
     return score_stream(data, plan, settings)
 

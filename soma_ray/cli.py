@@ -137,7 +137,7 @@ def train(ctx: typer.Context) -> None:
     from soma_ray.training.rounds import train_job
 
     result = guard_job(lambda: train_job(load_kind(ctx.obj, TrainConfig)))
-    console.print("\n".join(result.lines()), highlight=False)
+    console.print("\n".join(result.lines()), highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from soma_ray.chain.config import ChainConfig, WalletConfig
-from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.data.config import DataConfig
 from soma_ray.driver.config import JobConfig
+from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.storage.config import LocalStorageConfig, StorageConfig
 from soma_ray.submission.config import SubmitConfig, SubmitSection

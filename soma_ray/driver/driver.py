@@ -38,8 +38,10 @@ from soma_ray.driver.errors import DriverRefused
 from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, TickResult
 from soma_ray.driver.settings import SAFE_NETWORKS, DriverSettings
 from soma_ray.driver.state import DriverState
+from soma_ray.protocol.bond import submission_bond
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.protocol.rewards import split_filled
+from soma_ray.protocol.windows import audit_window_open, reveal_epoch, reveal_missed
 from soma_ray.storage.base import BlobStore, StorageError, fetch_url
 
 log = logging.getLogger("soma_ray.driver")
@@ -161,8 +163,8 @@ class Driver:
         if existing is not None and existing.status in LIVE_STATUSES:
             return None
         info = await self.chain.info()
-        bond = len(data) * info.params.submission_bond_per_byte
-        await self._preflight(bond, info.epoch)
+        bond = submission_bond(len(data), info.params)
+        await self._preflight(bond, info.epoch, info.params.submission_bond_per_byte)
         url = self.store.put(f"data/{commitment(data)}.bin", data)
         self._verify_download(url, data)
         payload = SubmitPayload(target_id=target_id, url=url, size=len(data), checksum=commitment(data),
@@ -187,11 +189,12 @@ class Driver:
                           payload=replace(payload, fill_epoch=info.epoch))
         return tx
 
-    async def _preflight(self, bond: int, epoch: int) -> None:
+    async def _preflight(self, bond: int, epoch: int, per_byte: int) -> None:
         balance = await self.chain.balance(self.address)
         if balance < bond + FEE_RESERVE:
             raise DriverRefused(
-                f"balance {balance:,} shannons cannot cover a bond of {bond:,} (65 per byte) plus fees; fund the wallet"
+                f"balance {balance:,} shannons cannot cover a bond of {bond:,} ({per_byte} per byte) plus fees; "
+                "fund the wallet"
             )
         cap = self.settings.epoch_spend_cap
         if cap is not None and self.state.spent_in_epoch(epoch) + bond > cap:
@@ -305,7 +308,7 @@ class Driver:
         )
         self._failpoint("commit:sent")
         self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee, payload=replace(p, commit_epoch=epoch))
-        log.info("committed model %s in epoch %d; reveal due in epoch %d", p.model_id, epoch, epoch + 1)
+        log.info("committed model %s in epoch %d; reveal due in epoch %d", p.model_id, epoch, reveal_epoch(epoch))
 
     async def reveal(self) -> list[str]:
         """Reveal every commit whose reveal epoch (commit epoch + 1) is now; returns the model ids."""
@@ -319,12 +322,13 @@ class Driver:
             done = self.state.get(key)
             if done is not None and done.status in SETTLED_STATUSES:
                 continue
-            if epoch > commit_epoch + 1:
+            if reveal_missed(commit_epoch, epoch):
                 self.state.record(key, epoch, RevealPayload(model_id=commit.payload.model_id))
-                self.state.finish(key, ActionStatus.FAILED, error=f"reveal epoch {commit_epoch + 1} missed")
-                log.error("missed the reveal of %s (due in epoch %d)", commit.payload.model_id, commit_epoch + 1)
+                self.state.finish(key, ActionStatus.FAILED, error=f"reveal epoch {reveal_epoch(commit_epoch)} missed")
+                log.error("missed the reveal of %s (due in epoch %d)", commit.payload.model_id,
+                          reveal_epoch(commit_epoch))
                 continue
-            if epoch == commit_epoch + 1 and await self._reveal_one(key, commit, epoch):
+            if epoch == reveal_epoch(commit_epoch) and await self._reveal_one(key, commit, epoch):
                 revealed.append(commit.payload.model_id)
         return revealed
 
@@ -365,7 +369,7 @@ class Driver:
                     due.setdefault(target.id, target.fill_epoch)
         claimed = []
         for target_id, fill_epoch in due.items():
-            if target_ids is None and fill_epoch is not None and info.epoch < fill_epoch + 2:
+            if target_ids is None and fill_epoch is not None and audit_window_open(fill_epoch, info.epoch):
                 continue
             if await self._claim_one(target_id, info, model_id):
                 claimed.append(target_id)
@@ -428,7 +432,7 @@ class Driver:
             ce = commit.payload.commit_epoch
             reveal = self.state.get(f"reveal:{commit.payload.model_id}:{ce}")
             if ce is not None and (reveal is None or reveal.status not in SETTLED_STATUSES):
-                deadline = f"reveal {commit.payload.model_id} in epoch {ce + 1}"
+                deadline = f"reveal {commit.payload.model_id} in epoch {reveal_epoch(ce)}"
         return DriverStatus(
             address=self.address, network=self.network, epoch=epoch,
             balance=await self.chain.balance(self.address), model_id=model_id,

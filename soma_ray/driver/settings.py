@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soma_ray.protocol.constants import SHANNONS_PER_SOMA
+from soma_ray.protocol.constants import MAX_COMMISSION_BPS, SHANNONS_PER_SOMA
 
 SAFE_NETWORKS = ("sim", "testnet")
 
@@ -22,7 +22,7 @@ class DriverSettings(BaseModel):
         default=None, ge=0, description="shannons of bonds + fees per epoch (none: unlimited)"
     )
     model_stake: int = Field(default=1 * SHANNONS_PER_SOMA, ge=1, description="stake of a new model (shannons)")
-    commission_rate: int = Field(default=0, ge=0, le=10_000, description="model commission (bps)")
+    commission_rate: int = Field(default=0, ge=0, le=MAX_COMMISSION_BPS, description="model commission (bps)")
     auto_reveal: bool = Field(default=True, description="reveal in commit epoch + 1 without being asked")
     claim_others: bool = Field(default=False, description="also claim anyone's targets when the 0.5% beats the fee")
     poll_seconds: float = Field(default=30.0, gt=0, description="epoch polling on a real network (sim: 0.2 s)")

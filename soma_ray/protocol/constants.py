@@ -12,6 +12,7 @@ PROTOCOL_VERSION = 5
 EMBEDDING_DISTANCE_STD = 0.022  # z-score unit of the difficulty rule (§3.5)
 MIN_Z_STEP = 2.0  # v5
 QUORUM_THRESHOLD = 6_667  # of 10,000 voting power (§4.4)
+MAX_COMMISSION_BPS = BPS  # a model's commission_rate is at most 100% (§5)
 GENESIS_EMISSION_PER_EPOCH = 1_370 * SHANNONS_PER_SOMA
 TOTAL_SUPPLY = 10_000_000 * SHANNONS_PER_SOMA
 
@@ -21,6 +22,13 @@ BATCH_SIZE = 16
 VOCAB_SIZE = 264
 PAD_TOKEN = 256
 EOS_TOKEN = 257
+
+# SIGReg in the scoring loss (§1.5): loss = CE + SIGREG_COEFFICIENT·SIGReg, SIGREG_SLICES random
+# projections, characteristic function sampled at SIGREG_POINTS points t_k on [0, SIGREG_T_MAX].
+SIGREG_SLICES = 256
+SIGREG_POINTS = 17
+SIGREG_T_MAX = 3.0
+SIGREG_COEFFICIENT = 0.02  # V1_SIG_REG_COEFFICIENT
 
 
 @dataclass(frozen=True)

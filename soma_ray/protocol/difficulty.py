@@ -1,4 +1,5 @@
-"""Distance-threshold adjustment at each epoch change (protocol.md §3.5, v5 rules)."""
+"""Distance-threshold adjustment at each epoch change (protocol.md §3.5, v5 rules), and the reward
+and epoch budget that fund targets (§3.3)."""
 
 from __future__ import annotations
 
@@ -40,15 +41,25 @@ def adjust_threshold(threshold: float, hits_ema: int, params: ProtocolParams) ->
 
 def reward_per_target(emission_per_epoch: int, params: ProtocolParams) -> int:
     """v3+: the epoch's target budget spread over `target_hits_per_epoch` fills."""
-    budget = emission_per_epoch * params.target_reward_allocation_bps // BPS
+    budget = epoch_target_budget(emission_per_epoch, params)
     return budget // max(params.target_hits_per_epoch, 1)
 
 
 def genesis_reward_per_target(emission_per_epoch: int, params: ProtocolParams) -> int:
     """Genesis targets: (emission·8000/10000) / (2·initial_targets) (§3.3)."""
-    budget = emission_per_epoch * params.target_reward_allocation_bps // BPS
+    budget = epoch_target_budget(emission_per_epoch, params)
     return budget // (2 * params.target_initial_targets_per_epoch)
 
 
 def epoch_target_budget(emission_per_epoch: int, params: ProtocolParams) -> int:
+    """v3+: what one epoch may spend on targets, `emission_per_epoch·target_reward_allocation_bps/10000`."""
     return emission_per_epoch * params.target_reward_allocation_bps // BPS
+
+
+def target_budget_allows(
+    pool_balance: int, emission_per_epoch: int, targets_generated: int, reward: int, params: ProtocolParams
+) -> bool:
+    """Whether one more target can be funded: the pool covers its reward and (v3+)
+    `(targets_generated_this_epoch + 1)·reward_per_target` stays within the epoch budget."""
+    budget = epoch_target_budget(emission_per_epoch, params)
+    return pool_balance >= reward and (targets_generated + 1) * reward <= budget

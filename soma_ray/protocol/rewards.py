@@ -1,4 +1,5 @@
-"""The exact integer split of a claimed target's reward (protocol.md §6)."""
+"""The exact integer split of a claimed target's reward, and the validators' share of an epoch's
+emission and fees (protocol.md §6)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,9 @@ def split_expired(reward_pool: int, params: ProtocolParams) -> RewardSplit:
     """An expired, unfilled target: 0.5% to the claimer, the rest back to the emission pool."""
     claimer = bps_mul(reward_pool, params.target_claimer_incentive_bps)
     return RewardSplit(submitter=0, model_owner=0, claimer=claimer, to_emission_pool=reward_pool - claimer)
+
+
+def validator_share(distributable: int, params: ProtocolParams) -> int:
+    """At an epoch change, validators get `validator_reward_allocation_bps` (70%) of the epoch's
+    emission plus fees; the rest returns to the emission pool."""
+    return bps_mul(distributable, params.validator_reward_allocation_bps)

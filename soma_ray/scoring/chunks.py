@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from soma_ray.protocol.constants import BATCH_SIZE, EOS_TOKEN, MAX_SEQ_LEN, PAD_TOKEN
+from soma_ray.protocol.constants import BATCH_SIZE, EOS_TOKEN, MAX_SEQ_LEN, PAD_TOKEN, ProtocolParams
 
-MAX_DATA_BYTES = 1_048_576  # max_submission_data_size (§1.7)
+MAX_DATA_BYTES = ProtocolParams.max_submission_data_size  # the on-chain limit (§1.7)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from soma_ray.chain.sim.settings import ArchitectureSettings
+from soma_ray.protocol.architecture import ArchitectureSettings
 
 
 class ScoringSection(BaseModel):

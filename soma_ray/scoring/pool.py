@@ -29,6 +29,7 @@ from soma_models.v1.torch import ModelConfig
 from soma_ray.chain.types import Manifest, Target
 from soma_ray.data.config import DataConfig
 from soma_ray.data.sources import build_source
+from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.evaluate import Evaluation, Precision, evaluate
 from soma_ray.scoring.hits import scan
 from soma_ray.scoring.sigreg import NoiseBank
@@ -38,24 +39,6 @@ log = logging.getLogger(__name__)
 # The one read task mostly waits on I/O; a whole CPU for it would starve the scorers on a
 # small node (actors × CPUs = node CPUs would never start streaming).
 READ_TASK_CPUS = 0.25
-
-
-@dataclass(frozen=True)
-class PoolSettings:
-    """How the actor pool is shaped and how each actor scores."""
-
-    min_actors: int = 1
-    max_actors: int = 1
-    num_gpus: float = 0.0  # per actor; fractions share a GPU
-    num_cpus: float = 1.0  # per actor (the read task takes READ_TASK_CPUS more)
-    resources: dict[str, float] = field(default_factory=dict)  # custom, e.g. {"scorer": 1}: which nodes
-    batch_samples: int = 32  # samples per map_batches call
-    block_samples: int = 32  # samples per block from the source
-    rows_per_forward: int = 16  # 1024-token chunks per forward pass
-    precision: str = "float32"  # or "bf16-prefilter"
-    prefilter_margin: float = 0.05  # bf16 candidates: distance ≤ threshold + margin
-    max_resident: int = 3
-    cache_dir: str = "/tmp/soma-ray/model-cache"
 
 
 @dataclass(frozen=True)
@@ -100,8 +83,8 @@ class ScoringActor:
     target listing those models.
     """
 
-    def __init__(self, plan: ScoringPlan, settings: PoolSettings) -> None:
-        use_gpu = settings.num_gpus > 0 and torch.cuda.is_available()
+    def __init__(self, plan: ScoringPlan, settings: ScoringSection) -> None:
+        use_gpu = settings.num_gpus_per_actor > 0 and torch.cuda.is_available()
         device = torch.device("cuda" if use_gpu else "cpu")
         if use_gpu:
             torch.backends.cuda.matmul.allow_tf32 = True  # what the official CUDA scorer does (§1.4)
@@ -109,7 +92,9 @@ class ScoringActor:
         self.plan, self.settings = plan, settings
         config = ModelConfig(dropout_rate=0.0, **plan.model_config)
         self.dim = config.embedding_dim
-        self.store = ModelStore(Path(settings.cache_dir), config, max_resident=settings.max_resident, device=device)
+        self.store = ModelStore(
+            Path(settings.cache_dir), config, max_resident=settings.max_resident_models, device=device
+        )
         self.model_ids = sorted(plan.manifests)
         self.noise = NoiseBank(self.dim, device, plan.seed)
         self.unavailable: dict[str, str] = {}
@@ -174,12 +159,12 @@ def evaluations_from_batch(batch: dict[str, np.ndarray], model_ids: Sequence[str
 
 
 def score_stream(
-    data: DataConfig, plan: ScoringPlan, settings: PoolSettings
+    data: DataConfig, plan: ScoringPlan, settings: ScoringSection
 ) -> Iterator[dict[str, np.ndarray]]:
     """Stream scored batches (numpy columns) from the pool; Ray must be initialised."""
     here = ray.get_runtime_context().get_node_id()
     dataset = ray.data.read_datasource(
-        ByteStreamDatasource(data, settings.block_samples),
+        ByteStreamDatasource(data, settings.batch_samples),
         label_selector={"ray.io/node-id": here},  # local paths exist on the driver's node
         num_cpus=READ_TASK_CPUS,
     ).map_batches(
@@ -188,9 +173,9 @@ def score_stream(
         batch_size=settings.batch_samples,
         batch_format="numpy",
         compute=ActorPoolStrategy(min_size=settings.min_actors, max_size=settings.max_actors),
-        num_gpus=settings.num_gpus,
-        num_cpus=settings.num_cpus,
-        resources=settings.resources or None,
+        num_gpus=settings.num_gpus_per_actor,
+        num_cpus=settings.num_cpus_per_actor,
+        resources=settings.resources_per_actor or None,
         # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1: a dead actor
         # is replaced and its in-flight batch is scored again (tested in tests/scoring/test_pool.py).
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 import arrgen
 import torch
 
-SLICES = 256
-POINTS = 17
-T_MAX = 3.0
-COEFFICIENT = 0.02
+from soma_ray.protocol.constants import SIGREG_COEFFICIENT, SIGREG_POINTS, SIGREG_SLICES, SIGREG_T_MAX
+
+SLICES = SIGREG_SLICES
+POINTS = SIGREG_POINTS
+T_MAX = SIGREG_T_MAX
+COEFFICIENT = SIGREG_COEFFICIENT
 
 
 def _grid(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -17,14 +17,14 @@ from soma_ray.chain.base import Chain
 from soma_ray.chain.errors import ManifestCountMismatch, TargetExpired, TargetNotOpen
 from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
-from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.chain.wallet import load_keypair
+from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
-from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
+from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.submission.config import SubmitConfig
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
@@ -34,22 +34,8 @@ log = logging.getLogger("soma_ray.submit")
 
 
 def architecture_for(config: SubmitConfig) -> ArchitectureSettings:
-    if config.scoring.architecture is not None:
-        return config.scoring.architecture
-    if config.chain.network == "sim":
-        return config.chain.sim.architecture
-    return ArchitectureSettings(preset="v1")
-
-
-def pool_settings(config: SubmitConfig) -> PoolSettings:
-    s = config.scoring
-    return PoolSettings(
-        min_actors=s.min_actors, max_actors=s.max_actors, num_gpus=s.num_gpus_per_actor,
-        num_cpus=s.num_cpus_per_actor, resources=dict(s.resources_per_actor),
-        batch_samples=s.batch_samples, block_samples=s.batch_samples,
-        rows_per_forward=s.rows_per_forward, precision=s.precision, prefilter_margin=s.prefilter_margin,
-        max_resident=s.max_resident_models, cache_dir=str(s.cache_dir),
-    )
+    simulated = config.chain.sim.architecture if config.chain.network == "sim" else None
+    return default_architecture(config.scoring.architecture, simulated=simulated)
 
 
 async def _manifests(chain: Chain, model_ids: Sequence[str]) -> dict[str, Manifest]:
@@ -100,7 +86,7 @@ class SubmissionRun:
         model_ids = sorted(manifests)
         live = {t.id: t for t in targets}
         log.info("epoch %d: %d open targets, scoring with %d models", epoch, len(targets), len(model_ids))
-        for batch in score_stream(self.config.data, plan, pool_settings(self.config)):
+        for batch in score_stream(self.config.data, plan, self.config.scoring):
             self._take(batch, model_ids, live)
             if self._finished():
                 return True

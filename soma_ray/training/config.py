@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.data.config import DataConfig
 from soma_ray.driver.config import JobConfig
+from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 
 Precision = Literal["float32", "bf16"]
 
@@ -199,11 +199,8 @@ class TrainConfig(JobConfig):
 
     @property
     def architecture(self) -> ArchitectureSettings:
-        if self.model is not None:
-            return self.model
-        if self.chain.network == "sim":
-            return self.chain.sim.architecture
-        return ArchitectureSettings(preset="v1")
+        simulated = self.chain.sim.architecture if self.chain.network == "sim" else None
+        return default_architecture(self.model, simulated=simulated)
 
 
 class SweepConfig(TrainConfig):

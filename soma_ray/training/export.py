@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from soma_models.v1.torch import Model
 
-from soma_ray.chain.sim.settings import ArchitectureSettings
 from soma_ray.driver.artifacts import Artifacts  # its home is the driver, which commits it
+from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.config import TrainConfig
 from soma_ray.training.data import heldout_samples

@@ -7,7 +7,7 @@ pass over S positions). MFU divides achieved model FLOPs by the hardware's dense
 
 from __future__ import annotations
 
-from soma_ray.protocol.constants import MAX_SEQ_LEN
+from soma_ray.protocol.constants import MAX_SEQ_LEN, VOCAB_SIZE
 
 # Dense (no sparsity) peak TFLOP/s per device for the precision training runs in.
 PEAK_TFLOPS: dict[str, dict[str, float]] = {
@@ -20,7 +20,7 @@ PEAK_TFLOPS: dict[str, dict[str, float]] = {
 }
 
 
-def parameter_count(embedding_dim: int, pwff_hidden_dim: int, num_layers: int, vocab_size: int = 264) -> int:
+def parameter_count(embedding_dim: int, pwff_hidden_dim: int, num_layers: int, vocab_size: int = VOCAB_SIZE) -> int:
     """Parameters of a V1 model (389 tensors at full size: 1,209,684,232)."""
     d, f = embedding_dim, pwff_hidden_dim
     per_layer = 4 * (d * d + d) + (d * f + f) + (f * d + d) + 4 * d
@@ -32,7 +32,7 @@ def forward_flops_per_token(
 ) -> float:
     """One forward pass (scoring): 2·N (embedding lookups excluded: they are not matmuls) plus
     4·L·D·S for QKᵀ and A·V over the full S×S square. V1: 2.62 GFLOP per token."""
-    n = parameter_count(embedding_dim, pwff_hidden_dim, num_layers) - 264 * embedding_dim
+    n = parameter_count(embedding_dim, pwff_hidden_dim, num_layers) - VOCAB_SIZE * embedding_dim
     return 2.0 * n + 4.0 * num_layers * embedding_dim * seq_len
 
 

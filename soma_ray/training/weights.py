@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from soma_models.v1.torch import Model, ModelConfig
 
-from soma_ray.chain.sim.settings import ArchitectureSettings
+from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.training.errors import WarmStartError
 
 PREFIX = "model."  # ScoringObjective holds the Model as `self.model`

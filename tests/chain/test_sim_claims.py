@@ -1,4 +1,4 @@
-"""ClaimRewards and target listing on the simulated network (protocol.md §3.4, §6; soma_rules.md §7, §10)."""
+"""ClaimRewards and target listing on the simulated network (protocol.md §3.4, §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PayCoins and MergeCoins on the simulated network (soma_rules.md §3: value fee, pre-checks)."""
+"""PayCoins and MergeCoins on the simulated network (protocol.md §4.3: value fee, pre-checks)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Epoch change, gas and persistence on the simulated network (protocol.md §3.2–§3.5, §11;
-soma_rules.md §3 prepare_gas, §4, §5)."""
+"""Epoch change, gas and persistence on the simulated network (protocol.md §3.2–§3.5, §4.3 gas,
+§7, §11)."""
 
 from __future__ import annotations
 

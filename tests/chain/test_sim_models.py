@@ -1,4 +1,4 @@
-"""Model lifecycle on the simulated network (protocol.md §5, soma_rules.md §3 CreateModel, §6, §8).
+"""Model lifecycle on the simulated network (protocol.md §5 models, §4.3 fees, §10 constants).
 
 Real soma-sdk crypto: weights are encrypted with `SomaClient.encrypt_weights`, and the chain
 checks the revealed key and embedding against Blake2b commitments.

@@ -1,4 +1,4 @@
-"""SubmitData on the simulated network (protocol.md §4.2–§4.3, soma_rules.md §5 "SubmitData").
+"""SubmitData on the simulated network (protocol.md §4.2–§4.3 SubmitData).
 
 Each failure is provoked while every *later* check would fail too, so the test pins the chain's
 check order; each must cost exactly the base fee and change nothing else. The race runs two

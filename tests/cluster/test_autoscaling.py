@@ -30,7 +30,8 @@ import pytest
 import ray
 from ray.util.state import list_actors
 
-from soma_ray.scoring.pool import PoolSettings, ScoringPlan, score_stream
+from soma_ray.scoring.config import ScoringSection
+from soma_ray.scoring.pool import ScoringPlan, score_stream
 from tests.cluster.autoscale_kit import FakeAutoscalingCluster
 from tests.scoring.test_pool import corpus
 
@@ -128,9 +129,9 @@ def test_pool_grows_to_its_max_on_new_nodes_and_idle_nodes_are_released(
     plan = ScoringPlan(model_config=sim.settings.architecture.shape(), manifests=manifests, targets=targets)
     count = 500
     data = corpus(tmp_path, count, 2000)
-    settings = PoolSettings(
-        min_actors=1, max_actors=MAX_ACTORS, num_cpus=1, resources={"scorer": 1},
-        batch_samples=2, block_samples=2, cache_dir=str(tmp_path / "cache"),
+    settings = ScoringSection(
+        min_actors=1, max_actors=MAX_ACTORS, num_cpus_per_actor=1, resources_per_actor={"scorer": 1},
+        batch_samples=2, cache_dir=tmp_path / "cache",
     )
     assert scorer_nodes() == [], "no scorer node before there is work"
 

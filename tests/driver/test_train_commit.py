@@ -38,12 +38,7 @@ def _advance_after_first_commit(sim: Any, ledger: Path, timeout: float = 400) ->
         time.sleep(0.2)
 
 
-@pytest.mark.timeout(600)
-def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any, tmp_path: Path) -> None:
-    sim, server = served_sim
-    keypair = Keypair.generate()
-    for _ in range(2):
-        asyncio.run(sim.faucet(keypair.address()))
+def _recipe(sim: Any, server: Any, tmp_path: Path, export: dict[str, Any]) -> Path:
     recipe = {
         "kind": "train",
         "chain": {"network": "sim", "sim": sim.settings.model_dump(mode="json")},
@@ -55,10 +50,25 @@ def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any,
         "training": {"name": "commit-me", "storage_path": str(tmp_path / "runs"), "num_workers": 1,
                      "precision": "float32", "micro_batch": 2, "warmup_steps": 0, "max_steps": 1,
                      "eval_every": 1, "checkpoint_every": 1, "max_failures": 0},
-        "export": {"dir": str(tmp_path / "artifacts"), "commit": True, "rounds": 2},
+        "export": {"dir": str(tmp_path / "artifacts"), **export},
     }
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def _funded(sim: Any) -> Keypair:
+    keypair = Keypair.generate()
+    for _ in range(2):
+        asyncio.run(sim.faucet(keypair.address()))
+    return keypair
+
+
+@pytest.mark.timeout(600)
+def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any, tmp_path: Path) -> None:
+    sim, server = served_sim
+    keypair = _funded(sim)
+    path = _recipe(sim, server, tmp_path, {"commit": True, "rounds": 2})
     secret = keypair.to_secret_key()
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "SOMA_SECRET_KEY": secret}
     clock = threading.Thread(target=_advance_after_first_commit, args=(sim, tmp_path / "driver.db"))
@@ -79,5 +89,30 @@ def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any,
         model = asyncio.run(sim.get_model(first.payload.model_id))
         assert model.status == ModelStatus.ACTIVE and model.has_pending_update  # round 2 awaits its reveal
         assert "round1" in second.payload.manifest_path
+    finally:
+        stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))
+
+
+@pytest.mark.timeout(600)
+def test_cli_train_with_export_commit_commits_through_the_driver(
+    served_sim: Any, ray_session: Any, tmp_path: Path
+) -> None:
+    """`soma-ray --config R --set export.commit=true train` takes the job's path: one round, committed."""
+    sim, server = served_sim
+    keypair = _funded(sim)
+    path = _recipe(sim, server, tmp_path, {})  # the recipe itself does not commit
+    secret = keypair.to_secret_key()
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "SOMA_SECRET_KEY": secret}
+    try:
+        cli = subprocess.run(
+            [sys.executable, "-m", "soma_ray.cli", "--config", str(path), "--set", "export.commit=true", "train"],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=540, check=False,
+        )
+        assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
+        assert secret not in cli.stdout + cli.stderr
+        (commit,) = DriverState(tmp_path / "driver.db").actions(CommitPayload, (ActionStatus.DONE,))
+        assert f"committed {commit.payload.manifest_path}" in cli.stdout
+        model = asyncio.run(sim.get_model(commit.payload.model_id))
+        assert model.status == ModelStatus.PENDING  # committed, to be revealed in the next epoch
     finally:
         stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))

@@ -1,7 +1,7 @@
-"""Pure protocol rules (soma_ray.protocol + the sim's fee rule) against the chain's numbers.
+"""Pure protocol rules (soma_ray.protocol) against the chain's numbers.
 
 Every expected value here is taken from the chain's source as recorded in protocol.md §2.3,
-§3.2–§3.5, §6, §10 and soma_rules.md §4 — not recomputed with the code under test.
+§3.2–§3.5, §4.3, §6 and §10 — not recomputed with the code under test.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from soma_sdk import SomaClient
 
-from soma_ray.chain.sim.epoch import adjust_value_fee
 from soma_ray.protocol.assignment import select_models_weighted_knn
 from soma_ray.protocol.commitments import (
     bcs_tensor,
@@ -41,6 +40,7 @@ from soma_ray.protocol.difficulty import (
     reward_per_target,
     update_hits_ema,
 )
+from soma_ray.protocol.fees import adjust_value_fee
 from soma_ray.protocol.rewards import split_expired, split_filled
 
 P = ProtocolParams()
@@ -265,7 +265,7 @@ def test_knn_scale_invariant_and_small_registries() -> None:
     assert select_models_weighted_knn(T, ["zero", "near"], emb0, [1, 1], 2) == ["near", "zero"]
 
 
-# -- soma_rules.md §4 value fee ----------------------------------------------------------------------
+# -- §4.3 value fee adjustment -----------------------------------------------------------------------
 
 
 def test_value_fee_decays_in_quiet_epochs_and_sticks_at_7() -> None:

@@ -18,9 +18,10 @@ import pytest
 
 from soma_ray.chain.sim.genesis import model_config
 from soma_ray.data.config import DataConfig
+from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.hits import find_hits
-from soma_ray.scoring.pool import PoolSettings, ScoringPlan, evaluations_from_batch, score_stream
+from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.scoring.store import ModelStore
 
 
@@ -42,14 +43,14 @@ def corpus(root: Path, count: int, size: int) -> DataConfig:
     return DataConfig(source="text", path=path, text_unit="line", max_bytes=size)
 
 
-def collect(data: DataConfig, plan: ScoringPlan, settings: PoolSettings) -> list[dict[str, np.ndarray]]:
+def collect(data: DataConfig, plan: ScoringPlan, settings: ScoringSection) -> list[dict[str, np.ndarray]]:
     return list(score_stream(data, plan, settings))
 
 
 def test_pool_results_equal_direct_evaluation(world: Any, ray_session: Any) -> None:
     root, sim, plan = world
     data = corpus(root, 20, 300)
-    batches = collect(data, plan, PoolSettings(batch_samples=8, block_samples=8, cache_dir=str(root / "cache")))
+    batches = collect(data, plan, ScoringSection(batch_samples=8, cache_dir=root / "cache"))
     ids = np.concatenate([b["sample_id"] for b in batches])
     assert sorted(ids.tolist()) == list(range(20))
     store = ModelStore(root / "cache2", model_config(sim.settings.architecture))
@@ -76,7 +77,7 @@ def _kill_one_scoring_actor() -> int:
 def test_a_killed_actor_loses_and_repeats_nothing(world: Any, ray_session: Any) -> None:
     root, _, plan = world
     data = corpus(root, 24, 6000)  # ~1 s of work per batch, so the kill lands mid-batch
-    settings = PoolSettings(batch_samples=4, block_samples=4, cache_dir=str(root / "cache"))
+    settings = ScoringSection(batch_samples=4, cache_dir=root / "cache")
     seen: list[int] = []
     killed: list[int] = []
     for batch in score_stream(data, plan, settings):
@@ -96,7 +97,7 @@ def test_a_corrupt_model_is_skipped_and_never_wins(world: Any, ray_session: Any)
     bad = model_ids[0]
     other = plan.manifests[model_ids[1]]
     manifests = {**plan.manifests, bad: replace(plan.manifests[bad], checksum=other.checksum)}
-    batches = collect(corpus(root, 8, 200), replace(plan, manifests=manifests), PoolSettings(cache_dir=str(root / "c")))
+    batches = collect(corpus(root, 8, 200), replace(plan, manifests=manifests), ScoringSection(cache_dir=root / "c"))
     for batch in batches:
         assert np.isnan(batch["losses"][:, 0]).all() and np.isfinite(batch["losses"][:, 1:]).all()
         evaluations = evaluations_from_batch(batch, model_ids)
@@ -107,7 +108,7 @@ def test_a_corrupt_model_is_skipped_and_never_wins(world: Any, ray_session: Any)
 def test_bf16_prefilter_returns_only_float32_confirmed_candidates(world: Any, ray_session: Any) -> None:
     root, sim, plan = world
     data = corpus(root, 12, 400)
-    settings = PoolSettings(cache_dir=str(root / "cache"), precision="bf16-prefilter", prefilter_margin=0.0)
+    settings = ScoringSection(cache_dir=root / "cache", precision="bf16-prefilter", prefilter_margin=0.0)
     tight = [replace(t, distance_threshold=0.6) for t in plan.targets]  # only some samples come near
     batches = collect(data, replace(plan, targets=tight), settings)
     store = ModelStore(root / "cache2", model_config(sim.settings.architecture))

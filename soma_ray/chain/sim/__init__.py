@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
+from soma_ray.chain.sim.settings import SimSettings
 
 if TYPE_CHECKING:
     from soma_ray.chain.sim.network import SimChain
 
-__all__ = ["ArchitectureSettings", "SimChain", "SimSettings"]
+__all__ = ["SimChain", "SimSettings"]
 
 
 def __getattr__(name: str) -> Any:

@@ -8,24 +8,10 @@ from typing import Any
 from soma_ray.chain.sim.models import advance_epoch_models
 from soma_ray.chain.sim.store import TxContext
 from soma_ray.chain.sim.targets import epoch_budget_allows, generate_target
-from soma_ray.protocol.constants import BPS, ProtocolParams, bps_mul
+from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.protocol.difficulty import adjust_threshold, reward_per_target, update_hits_ema
-
-
-def adjust_value_fee(bps: int, collected: int, params: ProtocolParams) -> int:
-    """Steer the value fee toward collecting `target_epoch_fee_collection` per epoch.
-
-    The move is proportional to the miss and capped at fee_adjustment_rate (12.5%) of the current
-    rate, all floored: from 10 bps quiet epochs go 10, 9, 8, 7 and then stay at 7.
-    """
-    target = params.target_epoch_fee_collection
-    if target == 0:
-        return bps
-    ratio = collected * BPS // target
-    cap = bps * params.fee_adjustment_rate_bps // BPS
-    if ratio > BPS:
-        return min(bps + min(bps * (ratio - BPS) // BPS, cap), params.max_value_fee_bps)
-    return max(bps - min(bps * (BPS - ratio) // BPS, cap), params.min_value_fee_bps)
+from soma_ray.protocol.fees import adjust_value_fee
+from soma_ray.protocol.rewards import validator_share
 
 
 def advance_epoch(
@@ -39,7 +25,7 @@ def advance_epoch(
     emission = min(pool["emission_per_epoch"], pool["balance"])
     pool["balance"] -= emission
     distributable = emission + state["fees_this_epoch"]
-    to_validators = bps_mul(distributable, params.validator_reward_allocation_bps)
+    to_validators = validator_share(distributable, params)
     state["validator_rewards"] += to_validators
     pool["balance"] += distributable - to_validators
     state["fees_this_epoch"] = 0

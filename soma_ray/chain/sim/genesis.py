@@ -18,9 +18,10 @@ import torch
 from soma_models.v1.torch import Model, ModelConfig
 from soma_sdk import Keypair, SomaClient
 
-from soma_ray.chain.sim.settings import ArchitectureSettings, SimSettings
+from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, save_state
 from soma_ray.chain.sim.targets import generate_target
+from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import (
     blake2b256,
     canonical_address,
@@ -33,6 +34,8 @@ from soma_ray.protocol.difficulty import genesis_reward_per_target
 from soma_ray.storage.local import LocalBlobStore
 
 GENESIS_OWNER_SEED = b"soma-ray/sim/genesis-owner"
+# arrgen seed of genesis model i's embedding: EMBEDDING_SEED_BASE + i (a sim choice, not a protocol value)
+EMBEDDING_SEED_BASE = 10_000
 
 
 def genesis_owner() -> Keypair:
@@ -112,7 +115,7 @@ def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxCont
         model_id = ctx.new_object_id()
         encrypted, key = SomaClient.encrypt_weights(genesis_weights(settings.architecture, i), genesis_key(i))
         url = blobs.put(f"models/{model_id}/weights.enc", encrypted)
-        embedding = arrgen.normal_array(10_000 + i, [dim], 0.0, 1.0)
+        embedding = arrgen.normal_array(EMBEDDING_SEED_BASE + i, [dim], 0.0, 1.0)
         commitments = {
             "url": url,
             "checksum": commitment(encrypted),

@@ -14,9 +14,11 @@ from typing import Any
 from soma_ray.chain import errors
 from soma_ray.chain.sim.store import SYSTEM_STATE_ID, TxContext, f32_blob, get_coin, set_coin_balance
 from soma_ray.protocol.commitments import commitment, decryption_key_commitment, embedding_commitment
-from soma_ray.protocol.constants import ProtocolParams, bps_mul
+from soma_ray.protocol.constants import MAX_COMMISSION_BPS, ProtocolParams
+from soma_ray.protocol.fees import stake_value_fee, transaction_fee
+from soma_ray.protocol.slashing import after_missed_deadline
+from soma_ray.protocol.windows import commit_missed, reveal_epoch, reveal_missed, stake_activation_epoch
 
-MAX_COMMISSION_BPS = 10_000
 ZERO_KEY_B58 = "1" * 32  # base58 of DecryptionKey::new([0u8; 32])
 
 
@@ -37,7 +39,7 @@ def _take_from_gas(
 ) -> None:
     """Stake paid from the gas coin must leave enough for the fees still owed (executor pre-check)."""
     coin = get_coin(conn, gas_coin)
-    needed = amount + params.base_fee + ctx.value_fee + writes * params.write_object_fee
+    needed = amount + transaction_fee(params, writes, ctx.value_fee)
     if coin is None or coin.balance < needed:
         raise errors.InsufficientCoinBalance(
             detail=f"gas coin holds {coin.balance if coin else 0}, needs {needed} (amount plus fees)"
@@ -48,7 +50,7 @@ def _take_from_gas(
 def _mint_staked_soma(conn: sqlite3.Connection, staked_id: str, owner: str, model_id: str, amount: int, epoch: int) -> None:
     conn.execute(
         "INSERT INTO staked (id, owner, model_id, amount, stake_epoch) VALUES (?, ?, ?, ?, ?)",
-        (staked_id, owner, model_id, amount, epoch + 1),
+        (staked_id, owner, model_id, amount, stake_activation_epoch(epoch)),
     )
 
 
@@ -71,7 +73,7 @@ def create_model(
         raise errors.ModelMinStakeNotMet(detail=f"stake {stake} < min {params.model_min_stake}")
     if commission_rate > MAX_COMMISSION_BPS:
         raise errors.ModelCommissionRateTooHigh(detail=f"{commission_rate} bps > {MAX_COMMISSION_BPS}")
-    ctx.value_fee += bps_mul(stake, state["value_fee_bps"] // 2)
+    ctx.value_fee += stake_value_fee(stake, state["value_fee_bps"])
     _take_from_gas(conn, ctx, params, gas_coin, stake, writes=3)
     model_id = ctx.derive_id()  # derive_id(digest, 0); lives inside SystemState
     ctx.derive_id()  # the staking pool id, derive_id(digest, 1)
@@ -139,10 +141,10 @@ def reveal_model(
     if row["status"] == "active" and not row["pending_update"]:
         raise errors.ModelNoPendingUpdate(detail=model_id)
     commit = json.loads(row["commitments"] if row["status"] == "pending" else row["pending_update"])
-    if state["epoch"] != commit["commit_epoch"] + 1:
+    if state["epoch"] != reveal_epoch(commit["commit_epoch"]):
         raise errors.ModelRevealEpochMismatch(
             detail=f"committed in epoch {commit['commit_epoch']}, reveal only in "
-            f"{commit['commit_epoch'] + 1}, now {state['epoch']}"
+            f"{reveal_epoch(commit['commit_epoch'])}, now {state['epoch']}"
         )
     try:
         key_ok = decryption_key_commitment(decryption_key) == commit["decryption_key"]
@@ -177,7 +179,7 @@ def add_stake(
     model_id: str,
     amount: int,
 ) -> None:
-    ctx.value_fee += bps_mul(amount, state["value_fee_bps"] // 2)
+    ctx.value_fee += stake_value_fee(amount, state["value_fee_bps"])
     _take_from_gas(conn, ctx, params, gas_coin, amount, writes=2)
     if amount <= 0:
         raise errors.InvalidArguments(detail="stake amount must be positive")
@@ -205,24 +207,23 @@ def advance_epoch_models(conn: sqlite3.Connection, params: ProtocolParams, new_e
 
     Slashed SOMA is burned: the chain reduces the pool balance and credits it nowhere.
     """
-    slash_bps = params.model_reveal_slash_rate_bps
     for row in conn.execute("SELECT * FROM models").fetchall():
         status, stake = row["status"], int(row["stake"])
-        if status == "created" and row["create_epoch"] + 1 < new_epoch:
+        if status == "created" and commit_missed(row["create_epoch"], new_epoch):
             # No commit by the end of create_epoch + 1: slashed, and again every later epoch.
             conn.execute(
                 "UPDATE models SET stake = ?, pool_active = 0 WHERE id = ?",
-                (stake - bps_mul(stake, slash_bps), row["id"]),
+                (after_missed_deadline(stake, params), row["id"]),
             )
-        elif status == "pending" and row["commit_epoch"] < new_epoch - 1:
+        elif status == "pending" and reveal_missed(row["commit_epoch"], new_epoch):
             # Inactive with the chain's placeholders: an all-zero key and an empty embedding.
             conn.execute(
                 "UPDATE models SET status = 'inactive', stake = ?, embedding = NULL, decryption_key = ?"
                 " WHERE id = ?",
-                (stake - bps_mul(stake, slash_bps), ZERO_KEY_B58, row["id"]),
+                (after_missed_deadline(stake, params), ZERO_KEY_B58, row["id"]),
             )
         elif status == "active" and row["pending_update"]:
-            if json.loads(row["pending_update"])["commit_epoch"] < new_epoch - 1:
+            if reveal_missed(json.loads(row["pending_update"])["commit_epoch"], new_epoch):
                 conn.execute("UPDATE models SET pending_update = NULL WHERE id = ?", (row["id"],))
     conn.execute(
         "UPDATE models SET commission_rate = next_commission_rate WHERE status = 'active'"

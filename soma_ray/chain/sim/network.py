@@ -48,8 +48,10 @@ from soma_ray.chain.types import (
     TargetStatus,
     TxResult,
 )
+from soma_ray.errors import WaitTimeout
 from soma_ray.protocol.commitments import blake2b256, canonical_address, commitment
 from soma_ray.protocol.constants import ProtocolParams
+from soma_ray.protocol.fees import failed_transaction_fee, transaction_fee, transfer_value_fee
 from soma_ray.storage import StorageError, fetch_url
 
 T = TypeVar("T")
@@ -150,7 +152,7 @@ class SimChain(Chain):
         try:
             result = body(conn, ctx, state, params, gas)
             ctx.touch(gas)
-            fee = params.base_fee + params.write_object_fee * ctx.written_objects() + ctx.value_fee
+            fee = transaction_fee(params, ctx.written_objects(), ctx.value_fee)
             coin = get_coin(conn, gas)
             if coin is None or coin.balance < fee:
                 raise errors.InsufficientGas(detail=f"fee {fee} exceeds the gas coin's balance")
@@ -170,7 +172,7 @@ class SimChain(Chain):
             ctx.deleted.clear()
             state = load_state(conn)  # the body may have changed the in-memory copy
             coin = get_coin(conn, gas)
-            fee = min(params.base_fee, coin.balance if coin else 0)  # charged even on failure
+            fee = failed_transaction_fee(params, coin.balance if coin else 0)  # charged even on failure
             if coin is not None:
                 set_coin_balance(conn, ctx, gas, coin.balance - fee)
                 if coin.balance == fee:  # a gas coin left at exactly 0 is deleted
@@ -449,10 +451,10 @@ class SimChain(Chain):
 
         def body(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], p: ProtocolParams, gas: str) -> None:
             total = sum(amounts)
-            ctx.value_fee += total * state["value_fee_bps"] // 10_000  # bps_mul of the total
+            ctx.value_fee += transfer_value_fee(total, state["value_fee_bps"])
             # executor pre-check: payments + value fee + writes (gas coin + one per recipient)
             # on top of the base fee already taken
-            needed = total + p.base_fee + ctx.value_fee + (1 + len(recipients)) * p.write_object_fee
+            needed = total + transaction_fee(p, 1 + len(recipients), ctx.value_fee)
             coin = get_coin(conn, gas)
             if coin is None or coin.balance < needed:
                 raise errors.InsufficientCoinBalance(
@@ -492,7 +494,7 @@ class SimChain(Chain):
             epoch = (await self.info()).epoch
             if epoch > start:
                 return epoch
-        raise TimeoutError(f"epoch {start} did not end within {timeout:.0f}s (run `soma-ray sim advance-epoch`)")
+        raise WaitTimeout(f"epoch {start} did not end within {timeout:.0f}s (run `soma-ray sim advance-epoch`)")
 
 
 def network_info(state: dict[str, Any]) -> NetworkInfo:

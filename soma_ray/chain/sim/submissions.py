@@ -21,8 +21,11 @@ from soma_ray.chain.sim.store import (
     set_coin_balance,
 )
 from soma_ray.chain.sim.targets import epoch_budget_allows, generate_target
-from soma_ray.protocol.constants import ProtocolParams, bps_mul
+from soma_ray.protocol.bond import data_size_allowed, submission_bond
+from soma_ray.protocol.constants import ProtocolParams
+from soma_ray.protocol.fees import claim_value_fee
 from soma_ray.protocol.rewards import split_expired, split_filled
+from soma_ray.protocol.windows import audit_window_open, claimable_from, target_expired
 
 
 def _target_row(conn: sqlite3.Connection, target_id: str) -> sqlite3.Row:
@@ -62,7 +65,7 @@ def submit_data(
     epoch = state["epoch"]
     if target["status"] != "open":
         raise errors.TargetNotOpen(detail=target_id)
-    if epoch > target["generation_epoch"]:
+    if target_expired(target["generation_epoch"], epoch):
         raise errors.TargetExpired(detail=f"generated in epoch {target['generation_epoch']}, now {epoch}")
     if model_id not in json.loads(target["model_ids"]):
         raise errors.ModelNotInTarget(detail=model_id)
@@ -75,9 +78,9 @@ def submit_data(
         raise errors.DistanceExceedsThreshold(
             detail=f"{float(distance)} > {float(np.float32(target['distance_threshold']))}"
         )
-    if data_size > params.max_submission_data_size:
+    if not data_size_allowed(data_size, params):
         raise errors.DataExceedsMaxSize(detail=f"{data_size} > {params.max_submission_data_size}")
-    bond = data_size * params.submission_bond_per_byte
+    bond = submission_bond(data_size, params)
     coin_id = bond_coin or pick_bond_coin(conn, ctx.sender, gas_coin, bond)
     coin = get_coin(conn, coin_id)
     # prepare_gas has already taken the base fee from the gas coin when execution starts.
@@ -138,9 +141,9 @@ def claim_rewards(
     reward = int(target["reward_pool"])
     payouts: dict[str, int] = {}
     if target["status"] == "filled":
-        if epoch <= target["fill_epoch"] + 1:
+        if audit_window_open(target["fill_epoch"], epoch):
             raise errors.AuditWindowOpen(
-                detail=f"filled in epoch {target['fill_epoch']}, claimable from {target['fill_epoch'] + 2}"
+                detail=f"filled in epoch {target['fill_epoch']}, claimable from {claimable_from(target['fill_epoch'])}"
             )
         split = split_filled(reward, params)
         bond = int(target["bond_amount"])
@@ -153,7 +156,7 @@ def claim_rewards(
         ]
         payouts = {"submitter": split.submitter, "model_owner": split.model_owner, "claimer": split.claimer, "bond": bond}
     else:
-        if epoch <= target["generation_epoch"]:
+        if not target_expired(target["generation_epoch"], epoch):
             raise errors.TargetNotFilled(detail=f"{target_id} is still open this epoch")
         split = split_expired(reward, params)
         state["emission_pool"]["balance"] += split.to_emission_pool
@@ -163,7 +166,7 @@ def claim_rewards(
         if amount > 0:
             mint_coin(conn, ctx, owner, amount)
     ctx.touch(SYSTEM_STATE_ID)
-    ctx.value_fee += bps_mul(reward, state["value_fee_bps"] // 2)
+    ctx.value_fee += claim_value_fee(reward, state["value_fee_bps"])
     conn.execute("DELETE FROM targets WHERE id = ?", (target_id,))
     ctx.deleted.append(target_id)
     return payouts

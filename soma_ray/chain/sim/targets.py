@@ -15,6 +15,8 @@ from soma_ray.chain.types import Target, TargetStatus
 from soma_ray.protocol.assignment import select_models_weighted_knn
 from soma_ray.protocol.commitments import target_seed
 from soma_ray.protocol.constants import ProtocolParams
+from soma_ray.protocol.difficulty import target_budget_allows
+from soma_ray.protocol.windows import audit_window_open, latest_claimable_fill_epoch, target_open
 
 
 def active_models(conn: sqlite3.Connection) -> tuple[list[str], np.ndarray, list[int]]:
@@ -67,19 +69,18 @@ def generate_target(
 
 def epoch_budget_allows(state: dict[str, Any], params: ProtocolParams) -> bool:
     """Pool covers one more reward and (v3+) the epoch's target budget is not exceeded."""
-    ts = state["target_state"]
-    reward = int(ts["reward_per_target"])
-    budget = state["emission_pool"]["emission_per_epoch"] * params.target_reward_allocation_bps // 10_000
-    return bool(state["emission_pool"]["balance"] >= reward) and bool(
-        (ts["targets_generated_this_epoch"] + 1) * reward <= budget
+    ts, pool = state["target_state"], state["emission_pool"]
+    return target_budget_allows(
+        pool["balance"], pool["emission_per_epoch"], ts["targets_generated_this_epoch"],
+        int(ts["reward_per_target"]), params,
     )
 
 
 def virtual_status(row: sqlite3.Row, epoch: int) -> str:
     """What `list_targets` reports: expired and post-audit targets read as "claimable"."""
     if row["status"] == "open":
-        return "open" if row["generation_epoch"] == epoch else "claimable"
-    return "filled" if epoch <= row["fill_epoch"] + 1 else "claimable"
+        return "open" if target_open(row["generation_epoch"], epoch) else "claimable"
+    return "filled" if audit_window_open(row["fill_epoch"], epoch) else "claimable"
 
 
 def status_clause(status: TargetStatus | None, epoch: int) -> tuple[str, list[Any]]:
@@ -94,9 +95,9 @@ def status_clause(status: TargetStatus | None, epoch: int) -> tuple[str, list[An
     if status == "filled":
         return "status = 'filled'", []
     if status == "claimable":
-        return "((status = 'open' AND generation_epoch < ?) OR (status = 'filled' AND fill_epoch + 1 < ?))", [
+        return "((status = 'open' AND generation_epoch < ?) OR (status = 'filled' AND fill_epoch <= ?))", [
             epoch,
-            epoch,
+            latest_claimable_fill_epoch(epoch),
         ]
     if status == "claimed":
         return "0", []  # claimed targets are deleted in the claim transaction

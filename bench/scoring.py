@@ -44,6 +44,7 @@ from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.pool import READ_TASK_CPUS
 from soma_ray.scoring.select import select
+from soma_ray.training.flops import forward_flops_per_token, mfu, parameter_count
 
 # Ray on these machines (design.md): loopback only, no auth token, no usage stats.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -239,20 +240,6 @@ class PathResult:
         return {"samples": self.samples, "chunks": self.chunks, "models": self.models,
                 "seconds": self.seconds, "tokens_per_s": self.tokens_per_s, "samples_per_s": self.samples_per_s,
                 "peak_rss_mib": self.peak_rss_mib, **self.notes}
-
-
-def flops_per_token(args: argparse.Namespace, params: int) -> float:
-    """Forward FLOPs per token: 2·params (matmuls) + 4·layers·seq·width (QKᵀ and A·V, full square).
-
-    V1: 2·1.2097e9 + 4·24·1024·2048 = 2.62e9. SIGReg, softmax, norms and GELU are left out.
-    """
-    return 2.0 * params + 4.0 * int(args.layers) * MAX_SEQ_LEN * int(args.width)
-
-
-def count_params(args: argparse.Namespace) -> int:
-    with torch.device("meta"):
-        model = Model(ModelConfig(dropout_rate=0.0, **model_kwargs(args)))
-    return sum(p.numel() for p in model.parameters())
 
 
 def peak_rss_mib() -> float:
@@ -509,10 +496,6 @@ def compare(a: PathResult, b: PathResult, rtol: float) -> Agreement:
     return Agreement(int(both.sum()), max_rel, same, len(rows), ok)
 
 
-def mfu(tokens_per_s: float, flops: float, peak_tflops: float) -> float:
-    return tokens_per_s * flops / (peak_tflops * 1e12)
-
-
 def fmt_mib(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.0f} MiB"
 
@@ -544,14 +527,14 @@ def print_report(args: argparse.Namespace, a: PathResult, b: PathResult | None, 
           f"torch threads {max(1, math.floor(args.cpus_per_actor))} each (Ray: OMP_NUM_THREADS = ⌊CPUs⌋ ≥ 1); "
           f"batch {args.batch_samples} samples; "
           f"{args.rows_per_forward} rows/forward; {args.precision}; device {args.device}")
-    print(f"FLOPs/token assumed: 2·params + 4·layers·1024·width = {flops / 1e9:.4g} GFLOP "
+    print(f"FLOPs/token assumed: 2·(params − embedding) + 4·layers·1024·width = {flops / 1e9:.4g} GFLOP "
           "(forward only; SIGReg, softmax, norms excluded)")
     header = f"{'path':<30}{'seconds':>9}{'samples/s':>11}{'tokens/s':>12}   {'peak RSS'}"
     print("\n" + header)
     print("-" * 100)
     for name, secs, sps, tps, mem in table_rows(a, b):
         shown_secs = "" if math.isnan(secs) else f"{secs:.2f}"
-        extra = f"   MFU {mfu(tps, flops, args.peak_tflops):.1%}" if show_mfu else ""
+        extra = f"   MFU {mfu(tps, flops, 1, args.peak_tflops) or 0.0:.1%}" if show_mfu else ""
         print(f"{name:<30}{shown_secs:>9}{sps:>11.2f}{tps:>12,.0f}   {mem}{extra}")
     print(f"\n(a) ray.init + Ray Data start {a.notes['ray_init_s']:.1f} s (not counted); first batch after {a.notes['first_batch_s']:.1f} s; "
           f"warm-up (pool start + model download/load) ≈ {a.notes['warmup_s']:.1f} s; steady state over "
@@ -588,9 +571,9 @@ def write_json(path: Path, args: argparse.Namespace, a: PathResult, b: PathResul
         "agreement": asdict(agreement) if agreement else None,
     }
     if args.device == "cuda" and args.peak_tflops is not None:
-        out["mfu"] = {"pool": mfu(a.tokens_per_s, flops, args.peak_tflops),
-                      "pool_steady": mfu(a.notes["steady_tokens_per_s"], flops, args.peak_tflops),
-                      "official": mfu(b.tokens_per_s, flops, args.peak_tflops) if b else None}
+        out["mfu"] = {"pool": mfu(a.tokens_per_s, flops, 1, args.peak_tflops),
+                      "pool_steady": mfu(a.notes["steady_tokens_per_s"], flops, 1, args.peak_tflops),
+                      "official": mfu(b.tokens_per_s, flops, 1, args.peak_tflops) if b else None}
     path.write_text(json.dumps(out, indent=2, default=float) + "\n")
     log(f"figures written to {path}")
 
@@ -613,8 +596,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             target = make_target(args, blobs)
             official = None if args.skip_official else measure_official(args, blobs, samples, target)
             pool = measure_pool(args, blobs, samples, target, workdir)
-    params = count_params(args)
-    flops = flops_per_token(args, params)
+    # Forward FLOPs per token (one device; MFU against --peak-tflops): 2·(params − embedding) for
+    # the matmuls + 4·layers·1024·width for QKᵀ and A·V over the full square. V1: 2.62e9.
+    params = parameter_count(args.width, args.ff, args.layers)
+    flops = forward_flops_per_token(args.width, args.ff, args.layers)
     agreement = compare(pool, official, args.rtol) if official else None
     print_report(args, pool, official, agreement, flops, params)
     log(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -127,20 +127,20 @@ class StackV2Source:
 
     def client(self) -> Any:
         """An anonymous (unsigned) S3 client, as the public Software Heritage bucket needs."""
-        import boto3  # type: ignore[import-untyped]
-        from botocore import UNSIGNED  # type: ignore[import-untyped]
-        from botocore.config import Config  # type: ignore[import-untyped]
+        from soma_ray.storage.errors import StorageError
+        from soma_ray.storage.s3_client import s3_client
 
-        config = Config(
-            signature_version=UNSIGNED,
-            max_pool_connections=max(10, self.workers),
-            retries={"max_attempts": 5, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
-        )
-        return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
-        )
+        try:
+            return s3_client(
+                endpoint_url=self.endpoint_url,
+                region=self.region,
+                signing="anonymous",
+                max_attempts=5,
+                max_pool_connections=max(10, self.workers),
+                label=f"the Stack v2 bucket {self.bucket!r}",
+            )
+        except StorageError as exc:
+            raise DataError(str(exc)) from None
 
     def rows(self) -> Iterator[Mapping[str, Any]]:
         """The dataset rows (blob ids and metadata), streamed."""
@@ -150,12 +150,12 @@ class StackV2Source:
 
     def _download(self, client: Any, blob_id: str, cap: int | None) -> bytes | None:
         """The blob, decompressed; None if larger than `cap`. Raises on any failure."""
-        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+        from soma_ray.storage.s3_client import error_code
 
         try:
             body = client.get_object(Bucket=self.bucket, Key=self.prefix + blob_id)["Body"].read()
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
+        except Exception as exc:
+            code = error_code(exc)
             if code == "NoSuchBucket":
                 raise _Fatal(
                     f"S3 bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS S3'}; "

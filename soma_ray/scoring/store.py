@@ -1,4 +1,4 @@
-"""The model store of a scoring actor: download, verify, decrypt, cache, keep a few resident.
+"""The model store of a scoring actor: disk cache, verify, decrypt, keep a few resident.
 
 Encrypted weights are cached on local disk by content (`cache_dir/weights/<checksum>`, the
 manifest's base58 Blake2b-256), as the official scoring service does (protocol.md §1.2).
@@ -6,7 +6,7 @@ A cached file is re-hashed before every use, so a file damaged on disk is caught
 and fetched again. Several processes on one node may share `cache_dir`: files are written
 to a temp name and renamed into place, and a per-checksum lock file makes one process
 download while the others wait for its result. Nothing assumes the cache is shared between
-nodes.
+nodes. Downloads go through `soma_ray.storage.fetcher` (http(s)://, s3://, file://).
 
 Decrypted models stay resident in a small LRU keyed by (model_id, checksum), so a model
 updated on chain (new checksum) is a new entry and the old one ages out.
@@ -24,13 +24,10 @@ import logging
 import os
 import tempfile
 import threading
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import base58
 import torch
@@ -39,7 +36,8 @@ from soma_sdk import SomaClient
 
 from soma_ray.chain.types import Manifest
 from soma_ray.protocol.commitments import commitment, decode_key
-from soma_ray.storage.base import StorageError, fetch_url, redact_url
+from soma_ray.storage.errors import StorageError, redact_url
+from soma_ray.storage.fetcher import UnsupportedURLError, URLFetcher
 
 try:  # POSIX only; elsewhere concurrent processes may download the same file twice
     import fcntl
@@ -49,11 +47,6 @@ except ImportError:  # pragma: no cover - not on Linux
 __all__ = ["ModelStore", "ModelUnavailable", "StoreStats"]
 
 log = logging.getLogger(__name__)
-
-RANGE_CHUNK = 5 * 1024 * 1024  # range requests above 5 MiB, as the official downloader
-HTTP_RETRIES = 3
-MIN_TIMEOUT_S = 30.0
-NS_PER_BYTE = 20.0  # per-request timeout grows with the chunk size (~50 MB/s worst case)
 
 
 class ModelUnavailable(Exception):
@@ -102,14 +95,6 @@ def _verify(data: bytes, manifest: Manifest) -> str | None:
     return None
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
 class ModelStore:
     """Encrypted weights on disk, decrypted models in memory (at most `max_resident`).
 
@@ -127,6 +112,7 @@ class ModelStore:
         s3_endpoint_url: str | None = None,
         max_disk_bytes: int | None = None,
     ) -> None:
+        """`s3_endpoint_url` (else S3_ENDPOINT_URL) serves s3:// weights URLs."""
         if max_resident < 1:
             raise ValueError(f"max_resident must be at least 1, got {max_resident}")
         self.cache_dir = Path(cache_dir)
@@ -135,12 +121,11 @@ class ModelStore:
         self.model_config = model_config
         self.max_resident = max_resident
         self.device = torch.device(device)
-        self.s3_endpoint_url = s3_endpoint_url or _env("S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+        self.fetcher = URLFetcher(s3_endpoint_url=s3_endpoint_url)
         self.max_disk_bytes = max_disk_bytes
         self.stats = StoreStats()
         self._resident: OrderedDict[tuple[str, str], Model] = OrderedDict()
         self._lock = threading.RLock()
-        self._s3_client: Any = None
 
     def __repr__(self) -> str:
         return (
@@ -148,7 +133,7 @@ class ModelStore:
             f"device={str(self.device)!r}, resident={len(self._resident)})"
         )
 
-    # -- encrypted bytes: disk cache + download -------------------------------------------
+    # -- encrypted bytes: disk cache -------------------------------------------------------
 
     def cache_path(self, manifest: Manifest) -> Path:
         """Where the encrypted weights of `manifest` live in the disk cache."""
@@ -261,66 +246,15 @@ class ModelStore:
                 total -= size
 
     def _download(self, manifest: Manifest, label: str) -> bytes:
-        return self.download(manifest.url, label)
-
-    def download(self, url: str, label: str) -> bytes:
-        """The bytes at an http(s)://, s3:// or file:// URL, unverified (ModelUnavailable if not)."""
-        shown = redact_url(url)
-        scheme = urlsplit(url).scheme.lower()
+        """The bytes at the manifest's URL, unverified (ModelUnavailable if they cannot be had)."""
         try:
-            if scheme in ("http", "https"):
-                timeout = max(MIN_TIMEOUT_S, RANGE_CHUNK * NS_PER_BYTE / 1e9)
-                return fetch_url(url, timeout=timeout, chunk_size=RANGE_CHUNK, retries=HTTP_RETRIES)
-            if scheme == "s3":
-                return self._download_s3(url)
-            if scheme == "file":
-                return Path(urllib.request.url2pathname(unquote(urlsplit(url).path))).read_bytes()
+            return self.fetcher.fetch(manifest.url)
+        except UnsupportedURLError:
+            raise ModelUnavailable(
+                label, f"unsupported weights URL {redact_url(manifest.url)!r}: use http(s)://, s3:// or file://"
+            ) from None
         except StorageError as err:
             raise ModelUnavailable(label, f"weights unreachable: {err}") from None
-        except FileNotFoundError:
-            raise ModelUnavailable(label, f"weights unreachable: no file at {shown}") from None
-        except OSError as err:
-            raise ModelUnavailable(label, f"weights unreachable: cannot read {shown} ({err.strerror})") from None
-        raise ModelUnavailable(label, f"unsupported weights URL {shown!r}: use http(s)://, s3:// or file://")
-
-    def _download_s3(self, url: str) -> bytes:
-        parts = urlsplit(url)
-        bucket, key = parts.netloc, unquote(parts.path.lstrip("/"))
-        if not bucket or not key:
-            raise StorageError(f"S3 URL {redact_url(url)!r} must look like s3://bucket/key")
-        client = self._s3()
-        try:
-            response = client.get_object(Bucket=bucket, Key=key)
-            body: bytes = response["Body"].read()
-        except Exception as err:  # noqa: BLE001 - botocore raises many kinds; all become one line
-            raise StorageError(_s3_problem(err, bucket, key)) from None
-        return body
-
-    def _s3(self) -> Any:
-        """A boto3 client: signed with S3_*/AWS_* credentials when present, else unsigned."""
-        if self._s3_client is None:
-            import boto3  # type: ignore[import-untyped]  # only needed for s3:// manifests
-            from botocore import UNSIGNED  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
-
-            session = boto3.session.Session(
-                aws_access_key_id=_env("S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
-                aws_secret_access_key=_env("S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
-                region_name=_env("S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
-            )
-            try:
-                signed = session.get_credentials() is not None
-            except Exception:  # noqa: BLE001 - a broken profile: fall back to anonymous reads
-                signed = False
-            config = Config(
-                signature_version="s3v4" if signed else UNSIGNED,
-                s3={"addressing_style": "path" if self.s3_endpoint_url else "auto"},
-                retries={"max_attempts": HTTP_RETRIES + 1, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=60,
-            )
-            self._s3_client = session.client("s3", endpoint_url=self.s3_endpoint_url, config=config)
-        return self._s3_client
 
     # -- decrypted models ------------------------------------------------------------------
 
@@ -413,20 +347,3 @@ def _load_problem(err: Exception) -> str:
     first = text.splitlines()[0][:200] if text else type(err).__name__
     return f"cannot build the model from the decrypted weights: {first}"
 
-
-def _s3_problem(err: Exception, bucket: str, key: str) -> str:
-    """One line for an S3 read failure, from error codes only."""
-    response = getattr(err, "response", None)
-    code = ""
-    if isinstance(response, dict):
-        code = str(response.get("Error", {}).get("Code", ""))
-    where = f"s3://{bucket}/{key}"
-    if code in ("404", "NoSuchKey", "NotFound"):
-        return f"{where} does not exist; check the manifest URL"
-    if code == "NoSuchBucket":
-        return f"bucket {bucket!r} does not exist; check the manifest URL and S3_ENDPOINT_URL"
-    if code in ("403", "AccessDenied", "Forbidden"):
-        return f"access denied to {where}; the object must be public or S3_* credentials must allow reading it"
-    if code:
-        return f"S3 read of {where} failed ({code})"
-    return f"S3 read of {where} failed ({type(err).__name__}); check S3_ENDPOINT_URL and the network"

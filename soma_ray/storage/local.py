@@ -15,7 +15,7 @@ from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, cast
+from typing import Literal, Self, cast
 from urllib.parse import quote, unquote
 
 from soma_ray.storage.base import BlobNotFoundError, StorageError, check_key
@@ -225,7 +225,7 @@ class BlobHTTPServer(ThreadingHTTPServer):
         host = self.server_name if self.server_name not in ("0.0.0.0", "") else "127.0.0.1"
         return f"http://{host}:{self.server_port}"
 
-    def start(self) -> "BlobHTTPServer":
+    def start(self) -> Self:
         if self._thread is None:
             # A short poll interval makes stop() return promptly (the default is 0.5 s).
             self._thread = threading.Thread(
@@ -241,7 +241,7 @@ class BlobHTTPServer(ThreadingHTTPServer):
             self._thread = None
         self.server_close()
 
-    def __enter__(self) -> "BlobHTTPServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -14,11 +14,8 @@ from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
 
 # boto3 ships no type hints; the lead may add boto3-stubs and drop these ignores.
-import boto3  # type: ignore[import-untyped]
 from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
-from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
-    ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -26,19 +23,24 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
     ReadTimeoutError,
 )
 
-from soma_ray.storage.base import BlobNotFoundError, StorageError, check_key, redact_url
+from soma_ray.storage.base import check_key
+from soma_ray.storage.errors import BlobNotFoundError, StorageError, redact_url
+from soma_ray.storage.s3_client import (
+    ACCESS_KEY_ENV,
+    ENDPOINT_ENV,
+    REGION_ENV,
+    SECRET_KEY_ENV,
+    client_error,
+    error_code,
+    find_cause,
+    first_env,
+    s3_client,
+    scrub,
+)
 
 __all__ = ["S3BlobStore"]
 
 MIB = 1024 * 1024
-
-
-def _first(environ: Mapping[str, str], *names: str) -> str | None:
-    for name in names:
-        value = environ.get(name, "").strip()
-        if value:
-            return value
-    return None
 
 
 def _split_endpoint(endpoint_url: str, bucket: str) -> str:
@@ -108,36 +110,21 @@ class S3BlobStore:
         )
         # Kept only to scrub server messages we pass on; never shown.
         self._secrets = tuple(s for s in (access_key_id, secret_access_key) if s)
-        config = Config(
-            signature_version="s3v4",
-            # Custom endpoints (R2, MinIO, moto) want path-style; AWS picks by itself.
-            s3={"addressing_style": "path" if self.endpoint_url else "auto"},
-            retries={"max_attempts": 3, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
+        self._client: Any = s3_client(
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            label=f"bucket {bucket!r}",
         )
-        try:  # e.g. a bad AWS_PROFILE fails here, before any request
-            self._client: Any = boto3.session.Session().client(
-                "s3",
-                endpoint_url=self.endpoint_url,
-                region_name=self.region,
-                aws_access_key_id=access_key_id,
-                aws_secret_access_key=secret_access_key,
-                config=config,
-            )
-        except Exception as err:
-            raise StorageError(
-                f"cannot set up an S3 client for bucket {bucket!r}: {self._scrub(str(err))}; "
-                "check S3_REGION and AWS_PROFILE / the AWS config files"
-            ) from None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> S3BlobStore:
         """Read S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY (AWS_* fallbacks for the
         keys), and the optional S3_ENDPOINT_URL, S3_PUBLIC_URL, S3_REGION, S3_PREFIX, S3_ACL."""
-        bucket = _first(environ, "S3_BUCKET")
-        key_id = _first(environ, "S3_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
-        secret = _first(environ, "S3_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
+        bucket = first_env(environ, "S3_BUCKET")
+        key_id = first_env(environ, *ACCESS_KEY_ENV)
+        secret = first_env(environ, *SECRET_KEY_ENV)
         missing = [
             name
             for name, value in (
@@ -152,11 +139,11 @@ class S3BlobStore:
         acl = environ.get("S3_ACL", "public-read").strip()
         return cls(
             bucket or "",
-            endpoint_url=_first(environ, "S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
-            region=_first(environ, "S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+            endpoint_url=first_env(environ, *ENDPOINT_ENV),
+            region=first_env(environ, *REGION_ENV),
             access_key_id=key_id,
             secret_access_key=secret,
-            public_url=_first(environ, "S3_PUBLIC_URL"),
+            public_url=first_env(environ, "S3_PUBLIC_URL"),
             prefix=environ.get("S3_PREFIX", ""),
             acl=None if acl.lower() in ("", "none") else acl,
         )
@@ -192,7 +179,7 @@ class S3BlobStore:
                 ExtraArgs=extra,
                 Config=self._transfer,
             )
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - every failure becomes one line in _translate
             self._raise(err, "upload", key)
         return self.url_for(key)
 
@@ -201,21 +188,21 @@ class S3BlobStore:
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
             body: bytes = response["Body"].read()
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - every failure becomes one line in _translate
             self._raise(err, "download", key)
         return body
 
     def exists(self, key: str) -> bool:
         try:
             self._client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as err:
-            if _code(err) not in ("404", "NoSuchKey", "NotFound"):
+        except Exception as err:  # noqa: BLE001 - every failure becomes one line in _translate
+            if error_code(err) not in ("404", "NoSuchKey", "NotFound"):
                 self._raise(err, "check", key)
             # A HEAD 404 has no body, so it cannot say whether the bucket itself is missing.
             try:
                 self._client.head_bucket(Bucket=self.bucket)
-            except Exception as bucket_err:
-                if _code(bucket_err) in ("404", "NoSuchBucket", "NotFound"):
+            except Exception as bucket_err:  # noqa: BLE001 - as above
+                if error_code(bucket_err) in ("404", "NoSuchBucket", "NotFound"):
                     raise self._translate(bucket_err, "check", key, code="NoSuchBucket") from None
                 self._raise(bucket_err, "check", key)
             return False
@@ -224,7 +211,7 @@ class S3BlobStore:
     def delete(self, key: str) -> None:
         try:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - every failure becomes one line in _translate
             self._raise(err, "delete", key)
 
     def _raise(self, err: Exception, action: str, key: str) -> NoReturn:
@@ -237,16 +224,16 @@ class S3BlobStore:
         if isinstance(err, StorageError):
             return err
         where = f"bucket {self.bucket!r} at {self.endpoint_url or f'AWS S3 ({self.region})'}"
-        code = code or _code(err)
-        cause = _client_error(err)
-        if _find(err, (NoCredentialsError, PartialCredentialsError)):
+        code = code or error_code(err)
+        cause = client_error(err)
+        if find_cause(err, (NoCredentialsError, PartialCredentialsError)):
             return StorageError(
                 "no S3 credentials found; "
                 "set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY"
             )
-        if _find(err, (EndpointConnectionError, ConnectTimeoutError)):
+        if find_cause(err, (EndpointConnectionError, ConnectTimeoutError)):
             return StorageError(f"cannot reach {where}; check S3_ENDPOINT_URL and the network")
-        if _find(err, (ReadTimeoutError,)):
+        if find_cause(err, (ReadTimeoutError,)):
             return StorageError(
                 f"{where} timed out during {action} of {key!r}; "
                 "retry, or check the network"
@@ -289,28 +276,4 @@ class S3BlobStore:
         return StorageError(f"S3 {action} of {key!r} in {where} failed: {self._scrub(detail)}")
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
-def _find(err: BaseException, kinds: tuple[type[BaseException], ...]) -> BaseException | None:
-    """`err` or the exception behind it of one of `kinds` (boto3 wraps upload failures)."""
-    seen: BaseException | None = err
-    for _ in range(5):  # chains are short; the bound guards against cycles
-        if seen is None or isinstance(seen, kinds):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def _client_error(err: BaseException) -> ClientError | None:
-    found = _find(err, (ClientError,))
-    return found if isinstance(found, ClientError) else None
-
-
-def _code(err: BaseException) -> str:
-    cause = _client_error(err)
-    if cause is None:
-        return ""
-    return str(cause.response.get("Error", {}).get("Code", ""))
+        return scrub(text, *self._secrets)

@@ -83,13 +83,13 @@ def warm_start_bytes(config: Any) -> bytes | None:
 
 
 def _download(url: str) -> bytes:
-    from soma_ray.scoring.store import ModelStore, ModelUnavailable
+    from soma_ray.storage.errors import StorageError
+    from soma_ray.storage.fetcher import fetch
 
-    store = ModelStore(cache_dir=_scratch(), model_config=ModelConfig(dropout_rate=0.0))
     try:
-        return store.download(url, "warm start")
-    except ModelUnavailable as err:
-        raise WarmStartError(str(err)) from None
+        return fetch(url)
+    except StorageError as err:
+        raise WarmStartError(f"warm-start weights unreachable: {err}") from None
 
 
 async def _network_model(config: Any) -> bytes:

@@ -397,7 +397,7 @@ def test_get_many_returns_models_and_one_line_reasons(blobs: Blobs, server: Coun
 
 
 def test_unreachable_server(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("soma_ray.storage.base.RETRY_BACKOFF_S", 0.0)
+    monkeypatch.setattr("soma_ray.storage.fetcher.RETRY_BACKOFF_S", 0.0)
     manifest = Manifest("http://127.0.0.1:1/w.enc", commitment(b"w"), 1, None)
     with pytest.raises(ModelUnavailable) as err:
         ModelStore(cache, TINY).encrypted_bytes(manifest, model_id="0xfar")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import soma_ray.storage.base
+import soma_ray.storage.fetcher
 from soma_ray.storage import BlobNotFoundError, LocalBlobStore, StorageError, fetch_url
 from soma_ray.storage.local import BlobHTTPServer
 
@@ -22,7 +22,7 @@ MIB = 1024 * 1024
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(soma_ray.storage.base, "RETRY_BACKOFF_S", 0.01)  # keep the suite fast
+    monkeypatch.setattr(soma_ray.storage.fetcher, "RETRY_BACKOFF_S", 0.01)  # keep the suite fast
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ import torch
 from official import EncryptedWeights, load_like_official, write_encrypted
 from soma_models.v1.torch import Model, ModelConfig
 
-from soma_ray.chain.types import Manifest, Target
+from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.pool import READ_TASK_CPUS
@@ -201,7 +201,8 @@ def make_models(args: argparse.Namespace, blob_dir: Path, base_url: str) -> list
 
 def make_target(args: argparse.Namespace, blobs: Sequence[ModelBlob]) -> Target:
     rng = np.random.default_rng(args.seed + 1)
-    return Target(id="bench-target", status="open", embedding=rng.standard_normal(args.width).astype(np.float32),
+    return Target(id="bench-target", status=TargetStatus.OPEN,
+                  embedding=rng.standard_normal(args.width).astype(np.float32),
                   model_ids=[b.model_id for b in blobs], distance_threshold=args.target_threshold,
                   reward_pool=0, generation_epoch=0)
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
+from soma_ray.chain.types import TargetStatus
 from soma_ray.chain.wallet import WalletError, create_key_file, load_keypair
 from soma_ray.config import ConfigError, RunConfig, load_config, load_job_config
 from soma_ray.config.jobs import driver_config
@@ -240,13 +241,13 @@ def targets_list(
     """Targets with their threshold, reward and assigned models."""
 
     async def show(config: JobConfig, chain: Chain) -> None:
-        targets = [t async for t in chain.iter_targets(status, epoch=epoch)]
+        targets = [t async for t in chain.iter_targets(TargetStatus.parse(status), epoch=epoch)]
         table = Table(title=f"{len(targets)} {status} target(s)")
         for column in ("id", "status", "epoch", "threshold", "reward SOMA", "models"):
             table.add_column(column)
         for t in targets[:limit]:
             table.add_row(
-                t.id[:18] + "…", t.status, str(t.generation_epoch), f"{t.distance_threshold:.4f}",
+                t.id[:18] + "…", str(t.status), str(t.generation_epoch), f"{t.distance_threshold:.4f}",
                 f"{to_soma(t.reward_pool):.6f}", ", ".join(m[:10] + "…" for m in t.model_ids),
             )
         console.print(table)
@@ -328,7 +329,7 @@ def sim_advance_epoch(
             epoch = await chain.advance_epoch()
         info = await chain.info()
         console.print(f"epoch {epoch}: threshold {info.distance_threshold:.4f}, "
-                      f"{len(await chain.all_targets('open'))} open targets")
+                      f"{len(await chain.all_targets(TargetStatus.OPEN))} open targets")
 
     with_chain(ctx, advance)
 

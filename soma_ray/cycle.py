@@ -25,8 +25,10 @@ from soma_ray.chain.config import WalletConfig
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.sim.settings import SimSettings
+from soma_ray.chain.types import ModelStatus, TargetStatus
 from soma_ray.chain.wallet import create_key_file, load_keypair
 from soma_ray.config.jobs import CycleConfig
+from soma_ray.driver.results import CommitResult, DriverStatus, Ledger
 from soma_ray.driver_client import actor_errors, call
 from soma_ray.errors import CycleError
 from soma_ray.protocol.commitments import canonical_address
@@ -53,23 +55,23 @@ class CycleResult:
     balance_before: int  # after the faucet, before anything was spent
     balance_after: int  # read from the chain at the end
     stake: int  # taken by CreateModel (0 when the model already existed)
-    ledger: dict[str, int]  # the driver's ledger, this cycle's share (end minus start)
+    ledger: Ledger  # the driver's ledger, this cycle's share (end minus start)
     pending: list[str]  # driver actions still open at the end (none when everything settled)
     driver_stopped: bool = False
     epochs: dict[str, int] = field(default_factory=dict)
 
     @property
     def fees(self) -> int:
-        return self.ledger["fees"]
+        return self.ledger.fees
 
     @property
     def rewards(self) -> int:
-        return sum(self.ledger[k] for k in ("rewards_as_submitter", "rewards_as_model_owner", "claimer_incentives"))
+        return self.ledger.rewards
 
     @property
     def expected_after(self) -> int:
-        return (self.balance_before - self.stake - self.fees - self.ledger["bonds_locked"]
-                + self.ledger["bonds_returned"] + self.rewards)
+        return (self.balance_before - self.stake - self.fees - self.ledger.bonds_locked
+                + self.ledger.bonds_returned + self.rewards)
 
     @property
     def unexplained(self) -> int:
@@ -144,8 +146,8 @@ class _Cycle:
         for _ in range(self.config.cycle.faucet_requests):
             _sync(self.chain.faucet(address))
         handle = driver_handle(self.submit)
-        ledger0: dict[str, int] = call(handle.ledger.remote())  # after its start-up (a kept folder may owe claims)
-        had_model = call(handle.status.remote())["model_id"] is not None
+        ledger0: Ledger = call(handle.ledger.remote())  # after its start-up (a kept folder may owe claims)
+        had_model = call(handle.status.remote()).model_id is not None
         before = self.balance(address)
         self.say(1, f"wallet {address} funded: {to_soma(before):.9f} SOMA; driver actor started")
 
@@ -154,8 +156,8 @@ class _Cycle:
         manifest = self.train()
 
         # 3. create the model and commit (the driver picks a fresh key and uploads the encrypted weights)
-        committed = call(handle.commit.remote(str(manifest)))
-        model_id = str(committed["model_id"])
+        committed: CommitResult = call(handle.commit.remote(str(manifest)))
+        model_id = committed.model_id
         stake = 0 if had_model else self.config.driver.model_stake
         self.epochs["commit"] = _sync(self.chain.info()).epoch
         self.say(3, f"model {model_id} created (stake {to_soma(stake):g} SOMA) and committed in epoch "
@@ -164,15 +166,16 @@ class _Cycle:
         # 4. the next epoch: reveal (the actor's epoch watcher may be first; both are idempotent)
         self.epochs["reveal"] = self.advance()
         call(handle.tick.remote())
-        status = call(handle.status.remote())
-        active = status["model_status"] == "active"
+        status: DriverStatus = call(handle.status.remote())
+        active = status.model_status == ModelStatus.ACTIVE
         if not active:
-            raise CycleError(f"model {model_id} is {status['model_status']} in its reveal epoch; see the driver log")
+            shown = status.model_status.value if status.model_status is not None else None
+            raise CycleError(f"model {model_id} is {shown} in its reveal epoch; see the driver log")
         self.say(4, f"epoch {self.epochs['reveal']}: model revealed, now active")
 
         # 5. one more epoch: its targets are drawn over the active models, ours included
         self.epochs["score"] = self.advance()
-        targets = _sync(self.chain.all_targets("open"))
+        targets = _sync(self.chain.all_targets(TargetStatus.OPEN))
         with_model = sum(model_id in t.model_ids for t in targets)
         models = len({m for t in targets for m in t.model_ids})
         self.say(5, f"epoch {self.epochs['score']}: {len(targets)} open targets over {models} models, "
@@ -187,10 +190,10 @@ class _Cycle:
         self.epochs["claim"] = self.advance()
         call(handle.tick.remote())
         call(handle.claim.remote())
-        ledger1: dict[str, int] = call(handle.ledger.remote())
-        ledger = {k: ledger1[k] - ledger0.get(k, 0) for k in ledger1 if k != "start_balance"}
-        pending = list(call(handle.status.remote())["pending"])
-        self.say(7, f"epoch {self.epochs['claim']}: {ledger['claims']} claim(s) made")
+        ledger1: Ledger = call(handle.ledger.remote())
+        ledger = ledger1.since(ledger0)
+        pending = list(call(handle.status.remote()).pending)
+        self.say(7, f"epoch {self.epochs['claim']}: {ledger.claims} claim(s) made")
         return CycleResult(
             address=address, model_id=model_id, commit_epoch=self.epochs["commit"],
             reveal_epoch=self.epochs["reveal"], active_at_reveal=active, open_targets=len(targets),
@@ -252,11 +255,11 @@ def ledger_table(result: CycleResult) -> Table:
     rows = [
         ("model stake", result.stake, "-"),
         ("fees (all transactions)", result.fees, "-"),
-        (f"bonds locked ({led['submissions']} submissions)", led["bonds_locked"], "-"),
-        ("bonds returned", led["bonds_returned"], "+"),
-        ("rewards as submitter", led["rewards_as_submitter"], "+"),
-        ("rewards as model owner", led["rewards_as_model_owner"], "+"),
-        ("claimer incentives", led["claimer_incentives"], "+"),
+        (f"bonds locked ({led.submissions} submissions)", led.bonds_locked, "-"),
+        ("bonds returned", led.bonds_returned, "+"),
+        ("rewards as submitter", led.rewards_as_submitter, "+"),
+        ("rewards as model owner", led.rewards_as_model_owner, "+"),
+        ("claimer incentives", led.claimer_incentives, "+"),
     ]
     for label, value, sign in rows:
         table.add_row(label, *_amount(value, sign))
@@ -265,7 +268,7 @@ def ledger_table(result: CycleResult) -> Table:
     table.add_row("balance after (chain)", *_amount(result.balance_after))
     table.add_row("unexplained", *_amount(result.unexplained))
     table.add_section()
-    table.add_row("hits / fills / claims", f"{result.hits} / {len(result.fills)} / {led['claims']}", "")
+    table.add_row("hits / fills / claims", f"{result.hits} / {len(result.fills)} / {led.claims}", "")
     table.add_row("targets listing our model", f"{result.targets_with_model} of {result.open_targets}", "")
     table.add_row("driver actions still open", str(len(result.pending)), "")
     return table

@@ -6,13 +6,10 @@ that signs; these only ask it to act and show what its ledger says.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import ray
-from ray.exceptions import RayTaskError
 from rich.console import Console
 from rich.table import Table
 
@@ -20,6 +17,8 @@ from soma_ray.chain.wallet import load_keypair
 from soma_ray.config import RunConfig, load_config, load_job_config
 from soma_ray.config.jobs import driver_config
 from soma_ray.driver.config import JobConfig
+from soma_ray.driver.remote import actor_errors, call  # where they live; imported from here too
+from soma_ray.driver.results import DriverStatus
 from soma_ray.protocol.constants import to_soma
 from soma_ray.runtime import ensure_ray
 
@@ -28,25 +27,6 @@ def connect_ray() -> None:
     """`ensure_ray`, with the actor's logs left in the actor's log (a local Ray started here
     lives, with its driver actor, only as long as this process)."""
     ensure_ray(log_to_driver=False)
-
-
-@contextmanager
-def actor_errors() -> Iterator[None]:
-    """A failure inside an actor surfaces as its own error (one line, e.g. DriverRefused), not as
-    Ray's wrapper, whose message is the remote traceback."""
-    try:
-        yield
-    except RayTaskError as err:
-        cause = err.cause
-        if isinstance(cause, Exception) and not isinstance(cause, RayTaskError):
-            raise cause from None
-        raise
-
-
-def call(ref: Any) -> Any:
-    """`ray.get` of an actor call, with `actor_errors`."""
-    with actor_errors():
-        return ray.get(ref)
 
 
 def any_recipe(path: Path | None, overrides: Sequence[str] = ()) -> JobConfig:
@@ -77,25 +57,29 @@ def _soma(shannons: int) -> str:
     return f"{to_soma(shannons):.9f} SOMA"
 
 
-def status_table(status: dict[str, Any]) -> Table:
-    ledger = status["ledger"]
-    model = f"{status['model_id']} ({status['model_status']})" if status["model_id"] else "none yet"
-    pending = status["pending"]
+def _model_status(status: DriverStatus) -> str | None:
+    return status.model_status.value if status.model_status is not None else None
+
+
+def status_table(status: DriverStatus) -> Table:
+    ledger = status.ledger
+    model = f"{status.model_id} ({_model_status(status)})" if status.model_id else "none yet"
+    pending = status.pending
     rows = [
-        ("address", status["address"]),
-        ("network / epoch", f"{status['network']} / {status['epoch']}"),
-        ("balance", _soma(status["balance"])),
+        ("address", status.address),
+        ("network / epoch", f"{status.network} / {status.epoch}"),
+        ("balance", _soma(status.balance)),
         ("model", model),
-        ("next deadline", status["next_deadline"] or "none"),
+        ("next deadline", status.next_deadline or "none"),
         ("pending actions", f"{len(pending)}" + (f": {', '.join(pending)}" if pending else "")),
-        ("dry run", "yes" if status["dry_run"] else "no"),
-        ("balance at first start", _soma(ledger["start_balance"])),
-        ("submissions / claims", f"{ledger['submissions']} / {ledger['claims']}"),
-        ("bonds locked / returned", f"{_soma(ledger['bonds_locked'])} / {_soma(ledger['bonds_returned'])}"),
-        ("rewards as submitter", _soma(ledger["rewards_as_submitter"])),
-        ("rewards as model owner", _soma(ledger["rewards_as_model_owner"])),
-        ("claimer incentives", _soma(ledger["claimer_incentives"])),
-        ("fees", _soma(ledger["fees"])),
+        ("dry run", "yes" if status.dry_run else "no"),
+        ("balance at first start", _soma(ledger.start_balance)),
+        ("submissions / claims", f"{ledger.submissions} / {ledger.claims}"),
+        ("bonds locked / returned", f"{_soma(ledger.bonds_locked)} / {_soma(ledger.bonds_returned)}"),
+        ("rewards as submitter", _soma(ledger.rewards_as_submitter)),
+        ("rewards as model owner", _soma(ledger.rewards_as_model_owner)),
+        ("claimer incentives", _soma(ledger.claimer_incentives)),
+        ("fees", _soma(ledger.fees)),
     ]
     table = Table(title="driver", show_header=False)
     for key, value in rows:
@@ -103,13 +87,13 @@ def status_table(status: dict[str, Any]) -> Table:
     return table
 
 
-def status_line(status: dict[str, Any]) -> str:
+def status_line(status: DriverStatus) -> str:
     """One line for a long-running log."""
-    ledger = status["ledger"]
+    ledger = status.ledger
     return (
-        f"epoch {status['epoch']} | balance {_soma(status['balance'])} | model {status['model_status'] or '-'} | "
-        f"pending {len(status['pending'])} | next {status['next_deadline'] or '-'} | "
-        f"submissions {ledger['submissions']}, claims {ledger['claims']}"
+        f"epoch {status.epoch} | balance {_soma(status.balance)} | model {_model_status(status) or '-'} | "
+        f"pending {len(status.pending)} | next {status.next_deadline or '-'} | "
+        f"submissions {ledger.submissions}, claims {ledger.claims}"
     )
 
 

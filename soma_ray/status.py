@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from soma_ray.chain.base import Chain
-from soma_ray.chain.types import NetworkInfo
+from soma_ray.chain.types import NetworkInfo, TargetStatus
 from soma_ray.protocol.constants import to_soma
 
 
@@ -23,7 +23,7 @@ class NetworkStatus:
 
 async def gather_status(chain: Chain, address: str | None = None) -> NetworkStatus:
     info = await chain.info()
-    open_targets = len(await chain.all_targets("open"))
+    open_targets = len(await chain.all_targets(TargetStatus.OPEN))
     models = len(await chain.active_models())
     if address is None:
         return NetworkStatus(info, open_targets, models)

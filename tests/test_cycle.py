@@ -65,15 +65,15 @@ def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any) -> None:
     assert result.targets_with_model >= 1 and result.open_targets > result.targets_with_model
     fills, ledger = len(result.fills), result.ledger
     assert 1 <= fills <= 3 and result.hits >= fills
-    assert ledger["submissions"] == ledger["claims"] == fills  # every fill claimed two epochs later
-    assert ledger["bonds_returned"] == ledger["bonds_locked"] > 0
-    assert ledger["rewards_as_submitter"] > 0 and ledger["claimer_incentives"] > 0
+    assert ledger.submissions == ledger.claims == fills  # every fill claimed two epochs later
+    assert ledger.bonds_returned == ledger.bonds_locked > 0
+    assert ledger.rewards_as_submitter > 0 and ledger.claimer_incentives > 0
     assert result.pending == []
-    assert result.stake == config.driver.model_stake == ledger["model_stake"]
+    assert result.stake == config.driver.model_stake == ledger.model_stake
     # The ledger adds up to what the chain says, to the shannon.
     assert result.balance_after == (
-        result.balance_before - result.stake - result.fees - ledger["bonds_locked"] + ledger["bonds_returned"]
-        + ledger["rewards_as_submitter"] + ledger["rewards_as_model_owner"] + ledger["claimer_incentives"]
+        result.balance_before - result.stake - result.fees - ledger.bonds_locked + ledger.bonds_returned
+        + ledger.rewards_as_submitter + ledger.rewards_as_model_owner + ledger.claimer_incentives
     )
     assert result.unexplained == 0
     assert result.balance_before == config.cycle.faucet_requests * 2 * 10**9

@@ -17,6 +17,7 @@ from soma_ray.chain.types import (
     NetworkInfo,
     Target,
     TargetPage,
+    TargetStatus,
     TxResult,
 )
 
@@ -39,7 +40,7 @@ class Chain(abc.ABC):
     @abc.abstractmethod
     async def list_targets(
         self,
-        status: str | None = None,
+        status: TargetStatus | None = None,
         *,
         epoch: int | None = None,
         submitter: str | None = None,
@@ -160,7 +161,7 @@ class Chain(abc.ABC):
 
     async def iter_targets(
         self,
-        status: str | None = None,
+        status: TargetStatus | None = None,
         *,
         epoch: int | None = None,
         submitter: str | None = None,
@@ -179,6 +180,6 @@ class Chain(abc.ABC):
                 return
 
     async def all_targets(
-        self, status: str | None = None, *, epoch: int | None = None, submitter: str | None = None
+        self, status: TargetStatus | None = None, *, epoch: int | None = None, submitter: str | None = None
     ) -> list[Target]:
         return [t async for t in self.iter_targets(status, epoch=epoch, submitter=submitter)]

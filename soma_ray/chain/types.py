@@ -6,21 +6,33 @@ Amounts are integer shannons (1 SOMA = 1e9); embeddings are float32 numpy arrays
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 
 import numpy as np
 
+from soma_ray.chain.errors import ChainError
 from soma_ray.protocol.constants import ProtocolParams
 
 
-class TargetStatus(str, Enum):
-    """Filter values of `list_targets` (protocol.md §3.4)."""
+class TargetStatus(StrEnum):
+    """A target's status as the network reports it, and the filter values of `list_targets`
+    (protocol.md §3.4). A `str`: each member equals (and formats as) its value."""
 
     OPEN = "open"
     FILLED = "filled"
     CLAIMABLE = "claimable"
     EXPIRED = "expired"
     CLAIMED = "claimed"
+
+    @classmethod
+    def parse(cls, value: str) -> TargetStatus:
+        """A status filter given as text (a command line, a config), or one clear error."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise ChainError(
+                f"invalid status filter {value!r}: must be open, filled, claimed, expired or claimable"
+            ) from None
 
 
 class ModelStatus(str, Enum):
@@ -40,7 +52,7 @@ class Coin:
 @dataclass(frozen=True)
 class Target:
     id: str
-    status: str
+    status: TargetStatus
     embedding: np.ndarray
     model_ids: list[str]
     distance_threshold: float

@@ -18,10 +18,12 @@ from typing import Any
 import ray
 
 from soma_ray.chain.factory import open_chain
+from soma_ray.chain.types import TxResult
 from soma_ray.chain.wallet import load_keypair
 from soma_ray.driver.config import JobConfig
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.metrics import DriverMetrics
+from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, TickResult
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.storage.factory import open_blob_store
 
@@ -109,11 +111,11 @@ class DriverActor:
 
     async def submit(
         self, target_id: str, data: bytes, model_id: str, embedding: list[float], distance: float, loss: float
-    ) -> Any:
+    ) -> TxResult | None:
         async with self._acting(self._submits) as driver:
             return await driver.submit(target_id, data, model_id, embedding, distance, loss)
 
-    async def commit(self, manifest_path: str) -> dict[str, Any]:
+    async def commit(self, manifest_path: str) -> CommitResult:
         async with self._acting(self._chain_lock) as driver:
             return await driver.commit(manifest_path)
 
@@ -125,16 +127,16 @@ class DriverActor:
         async with self._acting(self._chain_lock) as driver:
             return await driver.claim(target_ids)
 
-    async def tick(self) -> dict[str, list[str]]:
+    async def tick(self) -> TickResult:
         async with self._acting(self._chain_lock) as driver:
             return await driver.tick()
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DriverStatus:
         status = await (await self._get()).status()
-        self._publish(status["balance"])
+        self._publish(status.balance)
         return status
 
-    async def ledger(self) -> dict[str, int]:
+    async def ledger(self) -> Ledger:
         return (await self._get()).ledger()
 
 

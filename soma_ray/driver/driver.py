@@ -10,18 +10,34 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from soma_sdk import Keypair, SomaClient
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.errors import AuditWindowOpen, ObjectNotFound, TargetNotFound, TransactionFailed
-from soma_ray.chain.types import ModelStatus, TxResult
+from soma_ray.chain.types import ModelInfo, ModelStatus, NetworkInfo, TargetStatus, TxResult
+from soma_ray.driver.actions import (
+    LIVE_STATUSES,
+    PENDING_STATUSES,
+    SETTLED_STATUSES,
+    Action,
+    ActionStatus,
+    ClaimPayload,
+    CommitPayload,
+    CreateModelPayload,
+    MergePayload,
+    RevealPayload,
+    SplitPayload,
+    SubmitPayload,
+)
+from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.errors import DriverRefused
+from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, TickResult
 from soma_ray.driver.settings import SAFE_NETWORKS, DriverSettings
-from soma_ray.driver.state import Action, DriverState
+from soma_ray.driver.state import DriverState
 from soma_ray.protocol.bond import submission_bond
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.protocol.rewards import split_filled
@@ -69,60 +85,69 @@ class Driver:
     # -- reconciliation --------------------------------------------------------------------
 
     async def reconcile(self) -> None:
-        """Settle every action left `intended` by a crash, from what the chain says happened."""
-        for action in self.state.actions(statuses=("intended",)):
-            settle = getattr(self, f"_settle_{action.kind}", None)
-            if settle is not None:
-                await settle(action)
+        """Settle every action left `intended` by a crash, from what the chain says happened
+        (merges and splits need nothing: they are recorded after they were sent)."""
+        for action in self.state.actions(statuses=(ActionStatus.INTENDED,)):
+            key, payload = action.key, action.payload
+            if isinstance(payload, SubmitPayload):
+                await self._settle_submit(key, payload)
+            elif isinstance(payload, CreateModelPayload):
+                self._settle_create_model(key)
+            elif isinstance(payload, CommitPayload):
+                await self._settle_commit(key, payload)
+            elif isinstance(payload, RevealPayload):
+                await self._settle_reveal(key, payload)
+            elif isinstance(payload, ClaimPayload):
+                await self._settle_claim(key, payload)
 
-    async def _settle_submit(self, action: Action) -> None:
-        target_id = action.payload["target_id"]
+    async def _settle_submit(self, key: str, p: SubmitPayload) -> None:
+        target_id = p.target_id
         try:
             target = await self.chain.get_target(target_id)
         except ObjectNotFound:
-            self.state.finish(action.key, "failed", error="target gone before reconciliation")
+            self.state.finish(key, ActionStatus.FAILED, error="target gone before reconciliation")
             return
         if target.submitter and canonical_address(target.submitter) == self.address:
-            self.state.finish(action.key, "done", payload={"fill_epoch": target.fill_epoch})
-        elif target.status == "open":
-            self.state.finish(action.key, "interrupted", error="never landed")
+            self.state.finish(key, ActionStatus.DONE, payload=replace(p, fill_epoch=target.fill_epoch))
+        elif target.status == TargetStatus.OPEN:
+            self.state.finish(key, ActionStatus.INTERRUPTED, error="never landed")
         else:
-            self.state.finish(action.key, "failed", error=f"target {target.status} by someone else")
+            self.state.finish(key, ActionStatus.FAILED, error=f"target {target.status} by someone else")
 
-    async def _settle_create_model(self, action: Action) -> None:
-        self.state.finish(action.key, "interrupted", error="create not confirmed")
+    def _settle_create_model(self, key: str) -> None:
+        self.state.finish(key, ActionStatus.INTERRUPTED, error="create not confirmed")
 
-    async def _settle_commit(self, action: Action) -> None:
-        model = await self.chain.get_model(action.payload["model_id"])
-        if self._commit_landed(model, action):
-            self.state.finish(action.key, "done", payload={"commit_epoch": model.commit_epoch
-                                                           if model.status == ModelStatus.PENDING
-                                                           else model.pending_commit_epoch})
+    async def _settle_commit(self, key: str, p: CommitPayload) -> None:
+        model = await self.chain.get_model(p.model_id)
+        if self._commit_landed(model, p):
+            self.state.finish(key, ActionStatus.DONE, payload=replace(p, commit_epoch=model.commit_epoch
+                                                                      if model.status == ModelStatus.PENDING
+                                                                      else model.pending_commit_epoch))
             return
-        log.info("commit %s did not land; sending it again (same weights, same key)", action.key)
-        await self._send_commit(action)
+        log.info("commit %s did not land; sending it again (same weights, same key)", key)
+        await self._send_commit(key, p)
 
-    def _commit_landed(self, model: Any, action: Action) -> bool:
-        checksum = action.payload["checksum"]
+    def _commit_landed(self, model: ModelInfo, p: CommitPayload) -> bool:
+        checksum = p.checksum
         if model.status == ModelStatus.PENDING:
             return model.manifest is not None and model.manifest.checksum == checksum
-        if model.status == ModelStatus.ACTIVE and action.payload.get("update"):
+        if model.status == ModelStatus.ACTIVE and p.update:
             return bool(model.has_pending_update) or (model.manifest is not None and model.manifest.checksum == checksum)
         return model.status == ModelStatus.ACTIVE and model.manifest is not None and model.manifest.checksum == checksum
 
-    async def _settle_reveal(self, action: Action) -> None:
-        model = await self.chain.get_model(action.payload["model_id"])
+    async def _settle_reveal(self, key: str, p: RevealPayload) -> None:
+        model = await self.chain.get_model(p.model_id)
         revealed = (model.status == ModelStatus.ACTIVE and not model.has_pending_update
-                    and model.manifest is not None and model.manifest.checksum == action.payload["checksum"])
-        self.state.finish(action.key, "done" if revealed else "interrupted")
+                    and model.manifest is not None and model.manifest.checksum == p.checksum)
+        self.state.finish(key, ActionStatus.DONE if revealed else ActionStatus.INTERRUPTED)
 
-    async def _settle_claim(self, action: Action) -> None:
+    async def _settle_claim(self, key: str, p: ClaimPayload) -> None:
         try:
-            await self.chain.get_target(action.payload["target_id"])
+            await self.chain.get_target(p.target_id)
         except ObjectNotFound:
-            self.state.finish(action.key, "done")  # claimed (the chain pays us whoever claims)
+            self.state.finish(key, ActionStatus.DONE)  # claimed (the chain pays us whoever claims)
             return
-        self.state.finish(action.key, "interrupted")
+        self.state.finish(key, ActionStatus.INTERRUPTED)
 
     # -- submissions -----------------------------------------------------------------------
 
@@ -135,20 +160,20 @@ class Driver:
         """
         key = f"submit:{target_id}"
         existing = self.state.get(key)
-        if existing is not None and existing.status in ("intended", "done", "waiting"):
+        if existing is not None and existing.status in LIVE_STATUSES:
             return None
         info = await self.chain.info()
         bond = submission_bond(len(data), info.params)
         await self._preflight(bond, info.epoch, info.params.submission_bond_per_byte)
         url = self.store.put(f"data/{commitment(data)}.bin", data)
         self._verify_download(url, data)
-        payload = {"target_id": target_id, "url": url, "size": len(data), "checksum": commitment(data),
-                   "model_id": model_id, "distance": distance, "loss": loss}
-        if not self.state.record(key, "submit", info.epoch, payload, amount=bond):
+        payload = SubmitPayload(target_id=target_id, url=url, size=len(data), checksum=commitment(data),
+                                model_id=model_id, distance=distance, loss=loss)
+        if not self.state.record(key, info.epoch, payload, amount=bond):
             return None  # another request for this target got here first
         self._failpoint("submit:recorded")
         if self.settings.dry_run:
-            self.state.finish(key, "failed", error="dry-run: not sent")
+            self.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
             log.info("dry run: would submit %d bytes to %s", len(data), target_id)
             return None
         try:
@@ -157,10 +182,11 @@ class Driver:
                 embedding=np.asarray(embedding, np.float32), distance_score=distance, loss_score=[loss],
             )
         except TransactionFailed as err:
-            self.state.finish(key, "failed", error=err.code, fee=info.params.base_fee)
+            self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=info.params.base_fee)
             raise
         self._failpoint("submit:sent")
-        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee, payload={"fill_epoch": info.epoch})
+        self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee,
+                          payload=replace(payload, fill_epoch=info.epoch))
         return tx
 
     async def _preflight(self, bond: int, epoch: int, per_byte: int) -> None:
@@ -185,8 +211,8 @@ class Driver:
         if len(coins) > MERGE_ABOVE * want:
             tx = await self.chain.merge_coins(self.signer)
             key = f"merge:{tx.digest}"
-            self.state.record(key, "merge", await self._epoch(), {"coins": len(coins)})
-            self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+            self.state.record(key, await self._epoch(), MergePayload(coins=len(coins)))
+            self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
             coins = await self.chain.coins(self.address)
             balance = await self.chain.balance(self.address)
         if len(coins) >= want:
@@ -197,8 +223,8 @@ class Driver:
         missing = want - len(coins)
         tx = await self.chain.pay_coins(self.signer, [self.address] * missing, [share] * missing)
         key = f"split:{tx.digest}"
-        self.state.record(key, "split", await self._epoch(), {"coins": missing, "share": share})
-        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+        self.state.record(key, await self._epoch(), SplitPayload(coins=missing, share=share))
+        self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
 
     def _verify_download(self, url: str, data: bytes) -> None:
         if not self.settings.verify_uploads:
@@ -218,7 +244,7 @@ class Driver:
             return model_id
         epoch = await self._epoch()
         stake = self.settings.model_stake
-        self.state.record("create_model", "create_model", epoch, {"stake": stake}, amount=stake)
+        self.state.record("create_model", epoch, CreateModelPayload(stake=stake), amount=stake)
         self._failpoint("create:recorded")
         before = await self.chain.balance(self.address)
         model_id = await self.chain.create_model(
@@ -228,14 +254,13 @@ class Driver:
         # change is exactly stake + fee.
         fee = before - await self.chain.balance(self.address) - stake
         self.state.set_meta("model_id", model_id)
-        self.state.finish("create_model", "done", payload={"model_id": model_id}, fee=fee)
+        self.state.finish("create_model", ActionStatus.DONE, payload=CreateModelPayload(stake=stake, model_id=model_id),
+                          fee=fee)
         log.info("created model %s (stake %d shannons, fee %d)", model_id, stake, fee)
         return model_id
 
-    async def commit(self, manifest_path: str) -> dict[str, Any]:
+    async def commit(self, manifest_path: str) -> CommitResult:
         """Commit training artifacts (training/export.py's manifest) with a fresh key (§2.2)."""
-        from soma_ray.training.export import Artifacts
-
         artifacts = Artifacts.read(Path(manifest_path))
         weights = artifacts.weights_path(Path(manifest_path)).read_bytes()
         if commitment(weights) != artifacts.weights_blake2b:
@@ -243,8 +268,8 @@ class Driver:
         model_id = await self.ensure_model()
         key = f"commit:{model_id}:{artifacts.weights_blake2b}"
         existing = self.state.get(key)
-        if existing is not None and existing.status in ("intended", "done"):
-            return {"model_id": model_id, "status": existing.status, "key": key}
+        if existing is not None and existing.status in (ActionStatus.INTENDED, ActionStatus.DONE):
+            return CommitResult(model_id=model_id, status=existing.status, key=key)
         model = await self.chain.get_model(model_id)
         if model.status == ModelStatus.PENDING:
             raise DriverRefused(f"model {model_id} has a commit awaiting its reveal; commit again after revealing")
@@ -252,76 +277,74 @@ class Driver:
         url = self.store.put(f"models/{model_id}/{commitment(encrypted)}.enc", encrypted)
         self._verify_download(url, encrypted)
         epoch = await self._epoch()
-        payload = {
-            "model_id": model_id, "url": url, "checksum": commitment(encrypted), "size": len(encrypted),
-            "decryption_key": decryption_key, "embedding": artifacts.embedding, "manifest_path": str(manifest_path),
-            "update": model.status == ModelStatus.ACTIVE, "heldout_loss": artifacts.heldout_loss,
-        }
-        self.state.record(key, "commit", epoch, payload)
+        payload = CommitPayload(
+            model_id=model_id, url=url, checksum=commitment(encrypted), size=len(encrypted),
+            decryption_key=decryption_key, embedding=artifacts.embedding, manifest_path=str(manifest_path),
+            update=model.status == ModelStatus.ACTIVE, heldout_loss=artifacts.heldout_loss,
+        )
+        self.state.record(key, epoch, payload)
         self._failpoint("commit:recorded")
-        action = self.state.get(key)
+        action = self.state.get(key, CommitPayload)
         assert action is not None
-        await self._send_commit(action, encrypted)
-        return {"model_id": model_id, "status": "done", "key": key}
+        await self._send_commit(action.key, action.payload, encrypted)
+        return CommitResult(model_id=model_id, status=ActionStatus.DONE, key=key)
 
-    async def _send_commit(self, action: Action, encrypted: bytes | None = None) -> None:
-        p = action.payload
+    async def _send_commit(self, key: str, p: CommitPayload, encrypted: bytes | None = None) -> None:
         if encrypted is None:  # re-create the same bytes: CTR with the recorded key is deterministic
-            from soma_ray.training.export import Artifacts
-
-            manifest = Path(p["manifest_path"])
+            manifest = Path(p.manifest_path)
             weights = Artifacts.read(manifest).weights_path(manifest).read_bytes()
-            encrypted, _ = SomaClient.encrypt_weights(weights, p["decryption_key"])
-            if commitment(encrypted) != p["checksum"]:
-                self.state.finish(action.key, "failed", error="weights changed on disk since the commit was recorded")
+            encrypted, _ = SomaClient.encrypt_weights(weights, p.decryption_key)
+            if commitment(encrypted) != p.checksum:
+                self.state.finish(key, ActionStatus.FAILED,
+                                  error="weights changed on disk since the commit was recorded")
                 return
         if self.settings.dry_run:
-            self.state.finish(action.key, "failed", error="dry-run: not sent")
+            self.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
             return
         epoch = await self._epoch()
         tx = await self.chain.commit_model(
-            self.signer, p["model_id"], weights_url=p["url"], encrypted_weights=encrypted,
-            decryption_key=p["decryption_key"], embedding=np.asarray(p["embedding"], np.float32),
+            self.signer, p.model_id, weights_url=p.url, encrypted_weights=encrypted,
+            decryption_key=p.decryption_key, embedding=np.asarray(p.embedding, np.float32),
         )
         self._failpoint("commit:sent")
-        self.state.finish(action.key, "done", digest=tx.digest, fee=tx.fee, payload={"commit_epoch": epoch})
-        log.info("committed model %s in epoch %d; reveal due in epoch %d", p["model_id"], epoch, reveal_epoch(epoch))
+        self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee, payload=replace(p, commit_epoch=epoch))
+        log.info("committed model %s in epoch %d; reveal due in epoch %d", p.model_id, epoch, reveal_epoch(epoch))
 
     async def reveal(self) -> list[str]:
         """Reveal every commit whose reveal epoch (commit epoch + 1) is now; returns the model ids."""
         epoch = await self._epoch()
         revealed = []
-        for commit in self.state.actions("commit", ("done",)):
-            commit_epoch = commit.payload.get("commit_epoch")
+        for commit in self.state.actions(CommitPayload, (ActionStatus.DONE,)):
+            commit_epoch = commit.payload.commit_epoch
             if commit_epoch is None:
                 continue
-            key = f"reveal:{commit.payload['model_id']}:{commit_epoch}"
+            key = f"reveal:{commit.payload.model_id}:{commit_epoch}"
             done = self.state.get(key)
-            if done is not None and done.status in ("done", "failed"):
+            if done is not None and done.status in SETTLED_STATUSES:
                 continue
             if reveal_missed(commit_epoch, epoch):
-                self.state.record(key, "reveal", epoch, {"model_id": commit.payload["model_id"]})
-                self.state.finish(key, "failed", error=f"reveal epoch {reveal_epoch(commit_epoch)} missed")
-                log.error("missed the reveal of %s (due in epoch %d)", commit.payload["model_id"],
+                self.state.record(key, epoch, RevealPayload(model_id=commit.payload.model_id))
+                self.state.finish(key, ActionStatus.FAILED, error=f"reveal epoch {reveal_epoch(commit_epoch)} missed")
+                log.error("missed the reveal of %s (due in epoch %d)", commit.payload.model_id,
                           reveal_epoch(commit_epoch))
                 continue
             if epoch == reveal_epoch(commit_epoch) and await self._reveal_one(key, commit, epoch):
-                revealed.append(commit.payload["model_id"])
+                revealed.append(commit.payload.model_id)
         return revealed
 
-    async def _reveal_one(self, key: str, commit: Action, epoch: int) -> bool:
+    async def _reveal_one(self, key: str, commit: Action[CommitPayload], epoch: int) -> bool:
         p = commit.payload
         self._failpoint("reveal:due")
-        self.state.record(key, "reveal", epoch, {"model_id": p["model_id"], "checksum": p["checksum"]})
+        self.state.record(key, epoch, RevealPayload(model_id=p.model_id, checksum=p.checksum))
         if self.settings.dry_run:
-            self.state.finish(key, "failed", error="dry-run: not sent")
+            self.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
             return False
         tx = await self.chain.reveal_model(
-            self.signer, p["model_id"], decryption_key=p["decryption_key"],
-            embedding=np.asarray(p["embedding"], np.float32),
+            self.signer, p.model_id, decryption_key=p.decryption_key,
+            embedding=np.asarray(p.embedding, np.float32),
         )
-        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
-        log.info("revealed model %s in epoch %d", p["model_id"], epoch)
+        self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
+        log.info("revealed model %s in epoch %d", p.model_id, epoch)
         return True
 
     # -- claims ----------------------------------------------------------------------------
@@ -335,11 +358,11 @@ class Driver:
         if target_ids is not None:
             due.update({t: None for t in target_ids})
         else:
-            for action in self.state.actions("submit", ("done",)):
-                due[action.payload["target_id"]] = action.payload.get("fill_epoch")
-            for action in self.state.actions("claim", ("waiting", "interrupted")):
-                due.setdefault(action.payload["target_id"], action.payload.get("fill_epoch"))
-            async for target in self.chain.iter_targets("claimable"):
+            for submitted in self.state.actions(SubmitPayload, (ActionStatus.DONE,)):
+                due[submitted.payload.target_id] = submitted.payload.fill_epoch
+            for claim in self.state.actions(ClaimPayload, (ActionStatus.WAITING, ActionStatus.INTERRUPTED)):
+                due.setdefault(claim.payload.target_id, claim.payload.fill_epoch)
+            async for target in self.chain.iter_targets(TargetStatus.CLAIMABLE):
                 ours = target.winning_model_id is not None and target.winning_model_id == model_id
                 incentive = split_filled(target.reward_pool, info.params).claimer
                 if ours or (self.settings.claim_others and incentive > 2 * info.params.base_fee):
@@ -352,10 +375,10 @@ class Driver:
                 claimed.append(target_id)
         return claimed
 
-    async def _claim_one(self, target_id: str, info: Any, model_id: str | None) -> bool:
+    async def _claim_one(self, target_id: str, info: NetworkInfo, model_id: str | None) -> bool:
         key = f"claim:{target_id}"
         existing = self.state.get(key)
-        if existing is not None and existing.status in ("done", "failed"):
+        if existing is not None and existing.status in SETTLED_STATUSES:
             return False
         try:
             target = await self.chain.get_target(target_id)
@@ -363,72 +386,72 @@ class Driver:
             return False
         split = split_filled(target.reward_pool, info.params)
         mine = target.submitter is not None and canonical_address(target.submitter) == self.address
-        payload = {
-            "target_id": target_id, "fill_epoch": target.fill_epoch,
-            "as_submitter": split.submitter if mine else 0,
-            "as_model_owner": split.model_owner if model_id and target.winning_model_id == model_id else 0,
-            "as_claimer": split.claimer, "bond_returned": target.bond_amount if mine else 0,
-        }
-        if existing is not None and existing.status == "waiting":
-            self.state.finish(key, "interrupted")
-        self.state.record(key, "claim", info.epoch, payload)
+        payload = ClaimPayload(
+            target_id=target_id, fill_epoch=target.fill_epoch,
+            as_submitter=split.submitter if mine else 0,
+            as_model_owner=split.model_owner if model_id and target.winning_model_id == model_id else 0,
+            as_claimer=split.claimer, bond_returned=target.bond_amount if mine else 0,
+        )
+        if existing is not None and existing.status == ActionStatus.WAITING:
+            self.state.finish(key, ActionStatus.INTERRUPTED)
+        self.state.record(key, info.epoch, payload)
         if self.settings.dry_run:
-            self.state.finish(key, "failed", error="dry-run: not sent")
+            self.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
             return False
         try:
             tx = await self.chain.claim_rewards(self.signer, target_id)
         except AuditWindowOpen:
-            self.state.finish(key, "waiting", error="AuditWindowOpen", fee=info.params.base_fee)
+            self.state.finish(key, ActionStatus.WAITING, error="AuditWindowOpen", fee=info.params.base_fee)
             log.info("claim of %s is early (audit window open); retrying in a later epoch", target_id)
             return False
         except (TargetNotFound, ObjectNotFound):
-            self.state.finish(key, "failed", error="already claimed by someone else")
+            self.state.finish(key, ActionStatus.FAILED, error="already claimed by someone else")
             return False
         except TransactionFailed as err:
-            self.state.finish(key, "failed", error=err.code, fee=info.params.base_fee)
+            self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=info.params.base_fee)
             return False
-        self.state.finish(key, "done", digest=tx.digest, fee=tx.fee)
+        self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
         return True
 
     # -- the epoch clock -------------------------------------------------------------------
 
-    async def tick(self) -> dict[str, list[str]]:
+    async def tick(self) -> TickResult:
         """What a new epoch makes due: reveals (if auto_reveal) and claims."""
         revealed = await self.reveal() if self.settings.auto_reveal else []
-        return {"revealed": revealed, "claimed": await self.claim()}
+        return TickResult(revealed=revealed, claimed=await self.claim())
 
     # -- reporting -------------------------------------------------------------------------
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> DriverStatus:
         epoch = await self._epoch()
         model_id = self.state.meta("model_id")
         model = await self.chain.get_model(model_id) if model_id else None
-        pending = [a.key for a in self.state.actions(statuses=("intended", "waiting", "interrupted"))]
+        pending = [a.key for a in self.state.actions(statuses=PENDING_STATUSES)]
         deadline = None
-        for commit in self.state.actions("commit", ("done",)):
-            ce = commit.payload.get("commit_epoch")
-            reveal = self.state.get(f"reveal:{commit.payload['model_id']}:{ce}")
-            if ce is not None and (reveal is None or reveal.status not in ("done", "failed")):
-                deadline = f"reveal {commit.payload['model_id']} in epoch {reveal_epoch(ce)}"
-        return {
-            "address": self.address, "network": self.network, "epoch": epoch,
-            "balance": await self.chain.balance(self.address), "model_id": model_id,
-            "model_status": model.status.value if model else None, "pending": pending,
-            "next_deadline": deadline, "ledger": self.ledger(), "dry_run": self.settings.dry_run,
-        }
+        for commit in self.state.actions(CommitPayload, (ActionStatus.DONE,)):
+            ce = commit.payload.commit_epoch
+            reveal = self.state.get(f"reveal:{commit.payload.model_id}:{ce}")
+            if ce is not None and (reveal is None or reveal.status not in SETTLED_STATUSES):
+                deadline = f"reveal {commit.payload.model_id} in epoch {reveal_epoch(ce)}"
+        return DriverStatus(
+            address=self.address, network=self.network, epoch=epoch,
+            balance=await self.chain.balance(self.address), model_id=model_id,
+            model_status=model.status if model else None, pending=pending,
+            next_deadline=deadline, ledger=self.ledger(), dry_run=self.settings.dry_run,
+        )
 
-    def ledger(self) -> dict[str, int]:
-        submits = self.state.actions("submit", ("done",))
-        claims = self.state.actions("claim", ("done",))
-        return {
-            "start_balance": int(self.state.meta("start_balance") or 0),
-            "model_stake": sum(a.amount for a in self.state.actions("create_model", ("done",))),
-            "submissions": len(submits),
-            "bonds_locked": sum(a.amount for a in submits),
-            "bonds_returned": sum(int(a.payload.get("bond_returned", 0)) for a in claims),
-            "rewards_as_submitter": sum(int(a.payload.get("as_submitter", 0)) for a in claims),
-            "rewards_as_model_owner": sum(int(a.payload.get("as_model_owner", 0)) for a in claims),
-            "claimer_incentives": sum(int(a.payload.get("as_claimer", 0)) for a in claims),
-            "claims": len(claims),
-            "fees": sum(a.fee for a in self.state.actions()),
-        }
+    def ledger(self) -> Ledger:
+        submits = self.state.actions(SubmitPayload, (ActionStatus.DONE,))
+        claims = self.state.actions(ClaimPayload, (ActionStatus.DONE,))
+        return Ledger(
+            start_balance=int(self.state.meta("start_balance") or 0),
+            model_stake=sum(a.amount for a in self.state.actions(CreateModelPayload, (ActionStatus.DONE,))),
+            submissions=len(submits),
+            bonds_locked=sum(a.amount for a in submits),
+            bonds_returned=sum(a.payload.bond_returned for a in claims),
+            rewards_as_submitter=sum(a.payload.as_submitter for a in claims),
+            rewards_as_model_owner=sum(a.payload.as_model_owner for a in claims),
+            claimer_incentives=sum(a.payload.as_claimer for a in claims),
+            claims=len(claims),
+            fees=sum(a.fee for a in self.state.actions()),
+        )

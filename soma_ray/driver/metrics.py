@@ -6,11 +6,7 @@ restarted after a crash reports the same totals instead of starting again from z
 
 from __future__ import annotations
 
-REWARD_ROLES = {
-    "submitter": "rewards_as_submitter",
-    "model_owner": "rewards_as_model_owner",
-    "claimer": "claimer_incentives",
-}
+from soma_ray.driver.results import Ledger
 
 
 class DriverMetrics:
@@ -32,11 +28,15 @@ class DriverMetrics:
         for metric in (*self._totals.values(), self._rewards, self._balance):
             metric.set_default_tags(tags)
 
-    def publish(self, ledger: dict[str, int], balance: int | None = None) -> None:
+    def publish(self, ledger: Ledger, balance: int | None = None) -> None:
+        totals = {"submissions": ledger.submissions, "claims": ledger.claims, "fees": ledger.fees,
+                  "bonds_locked": ledger.bonds_locked}
         for key, gauge in self._totals.items():
-            gauge.set(ledger[key])
-        for role, key in REWARD_ROLES.items():
-            self._rewards.set(ledger[key], tags={"role": role})
+            gauge.set(totals[key])
+        rewards = {"submitter": ledger.rewards_as_submitter, "model_owner": ledger.rewards_as_model_owner,
+                   "claimer": ledger.claimer_incentives}
+        for role, value in rewards.items():
+            self._rewards.set(value, tags={"role": role})
         if balance is not None:
             self._balance.set(balance)
 

@@ -2,9 +2,10 @@
 and its outcome after, under an idempotency key, so a restarted driver knows what it did.
 
 Keys: `submit:<target>`, `create_model`, `commit:<model>:<weights blake2b>`,
-`reveal:<model>:<commit epoch>`, `claim:<target>`. Statuses: `intended` (recorded, maybe sent),
-`done`, `waiting` (retry later, e.g. AuditWindowOpen), `failed` (final), `interrupted`
-(reconciliation found it never landed; it may be tried again).
+`reveal:<model>:<commit epoch>`, `claim:<target>`. Statuses (`ActionStatus`, stored as their values):
+`intended` (recorded, maybe sent), `done`, `waiting` (retry later, e.g. AuditWindowOpen), `failed`
+(final), `interrupted` (reconciliation found it never landed; it may be tried again). Payloads are
+the JSON of the kind's payload dataclass (`actions.py`).
 
 The file holds decryption keys of models not yet revealed: it is created mode 0600.
 """
@@ -15,11 +16,19 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
+
+from soma_ray.driver.actions import (
+    OPEN_STATUSES,
+    Action,
+    ActionKind,
+    ActionStatus,
+    Payload,
+    payload_from_json,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -30,21 +39,7 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-OPEN_STATUSES = ("intended", "waiting")
-
-
-@dataclass(frozen=True)
-class Action:
-    key: str
-    kind: str
-    status: str
-    epoch: int
-    payload: dict[str, Any]
-    digest: str | None
-    fee: int
-    amount: int
-    error: str | None
-    attempts: int
+P = TypeVar("P", bound=Payload)
 
 
 class DriverState:
@@ -76,53 +71,81 @@ class DriverState:
 
     # -- actions ---------------------------------------------------------------------------
 
-    def get(self, key: str) -> Action | None:
-        row = self._conn.execute("SELECT * FROM actions WHERE key = ?", (key,)).fetchone()
-        return _action(row) if row else None
+    @overload
+    def get(self, key: str) -> Action[Payload] | None: ...
 
-    def record(self, key: str, kind: str, epoch: int, payload: dict[str, Any], amount: int = 0) -> bool:
-        """Record an intended action; False if the key is already live (intended/waiting/done)."""
+    @overload
+    def get(self, key: str, kind: type[P]) -> Action[P] | None: ...
+
+    def get(self, key: str, kind: type[Payload] | None = None) -> Action[Any] | None:
+        """The action recorded under `key`; with `kind` (a payload class), one of that kind."""
+        row = self._conn.execute("SELECT * FROM actions WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        action = _action(row)
+        if kind is not None and not isinstance(action.payload, kind):
+            raise TypeError(f"ledger action {key} is a {action.kind}, not a {kind.KIND}")
+        return action
+
+    def record(self, key: str, epoch: int, payload: Payload, amount: int = 0) -> bool:
+        """Record an intended action (its kind is its payload's); False if the key is already live
+        (intended/waiting/done)."""
         now = time.time()
         with self._tx() as conn:
             row = conn.execute("SELECT status FROM actions WHERE key = ?", (key,)).fetchone()
-            if row is not None and row["status"] not in ("interrupted", "failed"):
+            if row is not None and row["status"] not in (ActionStatus.INTERRUPTED, ActionStatus.FAILED):
                 return False
             conn.execute(
                 "INSERT INTO actions (key, kind, status, epoch, payload, amount, attempts, created, updated)"
-                " VALUES (?, ?, 'intended', ?, ?, ?, 1, ?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET status='intended', epoch=excluded.epoch, payload=excluded.payload,"
-                " amount=excluded.amount, error=NULL, attempts=attempts+1, updated=excluded.updated",
-                (key, kind, epoch, json.dumps(payload), amount, now, now),
+                " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET status=excluded.status, epoch=excluded.epoch,"
+                " payload=excluded.payload, amount=excluded.amount, error=NULL, attempts=attempts+1,"
+                " updated=excluded.updated",
+                (key, payload.KIND.value, ActionStatus.INTENDED.value, epoch, payload.to_json(), amount, now, now),
             )
         return True
 
     def finish(
-        self, key: str, status: str, *, digest: str | None = None, fee: int = 0, error: str | None = None,
-        payload: dict[str, Any] | None = None,
+        self, key: str, status: ActionStatus, *, digest: str | None = None, fee: int = 0, error: str | None = None,
+        payload: Payload | None = None,
     ) -> None:
+        """The outcome of an action; `payload` (the recorded one with fields filled in) is merged
+        over the stored JSON."""
         with self._tx() as conn:
             if payload is not None:
                 merged = {**json.loads(conn.execute("SELECT payload FROM actions WHERE key = ?", (key,))
-                                       .fetchone()["payload"]), **payload}
+                                       .fetchone()["payload"]), **payload.to_dict()}
                 conn.execute("UPDATE actions SET payload = ? WHERE key = ?", (json.dumps(merged), key))
             conn.execute(
                 "UPDATE actions SET status = ?, digest = COALESCE(?, digest), fee = fee + ?, error = ?, updated = ?"
                 " WHERE key = ?",
-                (status, digest, fee, error, time.time(), key),
+                (ActionStatus(status).value, digest, fee, error, time.time(), key),
             )
 
     def add_fee(self, key: str, fee: int) -> None:
         with self._tx() as conn:
             conn.execute("UPDATE actions SET fee = fee + ?, updated = ? WHERE key = ?", (fee, time.time(), key))
 
-    def actions(self, kind: str | None = None, statuses: tuple[str, ...] | None = None) -> list[Action]:
+    @overload
+    def actions(self, kind: type[P], statuses: Sequence[ActionStatus] | None = None) -> list[Action[P]]: ...
+
+    @overload
+    def actions(
+        self, kind: ActionKind | None = None, statuses: Sequence[ActionStatus] | None = None
+    ) -> list[Action[Payload]]: ...
+
+    def actions(
+        self, kind: type[Payload] | ActionKind | None = None, statuses: Sequence[ActionStatus] | None = None
+    ) -> list[Action[Any]]:
+        """Actions in the order they were first recorded: of one kind (a payload class, which
+        types the payloads, or an `ActionKind`), in the given states."""
         query, args = "SELECT * FROM actions WHERE 1=1", []
         if kind is not None:
             query += " AND kind = ?"
-            args.append(kind)
+            args.append(ActionKind(kind.KIND if isinstance(kind, type) else kind).value)
         if statuses:
             query += f" AND status IN ({','.join('?' * len(statuses))})"
-            args.extend(statuses)
+            args.extend(ActionStatus(s).value for s in statuses)
         return [_action(r) for r in self._conn.execute(query + " ORDER BY created", args)]
 
     # -- meta (small facts: the model id, fired failpoints, the starting balance) -----------
@@ -139,16 +162,19 @@ class DriverState:
     def spent_in_epoch(self, epoch: int) -> int:
         """Bonds locked and fees paid by actions recorded in `epoch`."""
         row = self._conn.execute(
-            "SELECT COALESCE(SUM(fee), 0) + COALESCE(SUM(CASE WHEN kind = 'submit' AND status != 'failed'"
+            "SELECT COALESCE(SUM(fee), 0) + COALESCE(SUM(CASE WHEN kind = ? AND status != ?"
             " THEN amount ELSE 0 END), 0) AS spent FROM actions WHERE epoch = ?",
-            (epoch,),
+            (ActionKind.SUBMIT.value, ActionStatus.FAILED.value, epoch),
         ).fetchone()
         return int(row["spent"])
 
 
-def _action(row: sqlite3.Row) -> Action:
+def _action(row: sqlite3.Row) -> Action[Payload]:
     return Action(
-        key=row["key"], kind=row["kind"], status=row["status"], epoch=row["epoch"],
-        payload=json.loads(row["payload"]), digest=row["digest"], fee=row["fee"], amount=row["amount"],
-        error=row["error"], attempts=row["attempts"],
+        key=row["key"], kind=ActionKind(row["kind"]), status=ActionStatus(row["status"]), epoch=row["epoch"],
+        payload=payload_from_json(row["kind"], row["payload"]), digest=row["digest"], fee=row["fee"],
+        amount=row["amount"], error=row["error"], attempts=row["attempts"],
     )
+
+
+__all__ = ["OPEN_STATUSES", "Action", "ActionKind", "ActionStatus", "DriverState"]

@@ -17,7 +17,7 @@ from soma_ray.chain.base import Chain
 from soma_ray.chain.errors import ManifestCountMismatch, TargetExpired, TargetNotOpen
 from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
-from soma_ray.chain.types import Manifest, Target
+from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.chain.wallet import load_keypair
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.constants import MAX_SEQ_LEN
@@ -67,7 +67,7 @@ class SubmissionRun:
     def run(self) -> SubmitReport:
         while not self._finished():
             epoch = self.loop.run(self.chain.info()).epoch
-            targets = self.loop.run(self.chain.all_targets("open"))
+            targets = self.loop.run(self.chain.all_targets(TargetStatus.OPEN))
             if not targets:
                 log.info("no open targets in epoch %d; waiting for the next epoch", epoch)
                 self.loop.run(self.chain.wait_for_next_epoch())
@@ -135,7 +135,7 @@ class SubmissionRun:
 
     def _refresh(self, live: dict[str, Target], scorable: set[str]) -> None:
         """After a fill: the chain spawned a replacement; score against it if its models are loaded."""
-        current = self.loop.run(self.chain.all_targets("open"))
+        current = self.loop.run(self.chain.all_targets(TargetStatus.OPEN))
         live.clear()
         live.update({t.id: t for t in current if any(m in scorable for m in t.model_ids)})
 

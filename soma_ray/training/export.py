@@ -14,12 +14,13 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 from soma_models.v1.torch import Model
 
+from soma_ray.driver.artifacts import Artifacts  # its home is the driver, which commits it
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.config import TrainConfig
@@ -31,31 +32,6 @@ from soma_ray.training.weights import canonical_bytes, model_config
 
 MANIFEST_FILE = "manifest.json"
 WEIGHTS_FILE = "weights.safetensors"
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    """What the commit step needs (written as manifest.json next to weights.safetensors)."""
-
-    run: str
-    step: int
-    architecture: dict[str, object]
-    heldout_loss: float
-    heldout_samples: int
-    embedding: list[float]
-    embedding_commitment: str  # Blake2b(BCS tensor), as `commit_model` will compute it
-    weights_file: str  # relative to the manifest
-    weights_size: int
-    weights_blake2b: str  # base58 Blake2b-256 of the plaintext weights
-    checkpoint: str
-    created_at: float
-
-    @classmethod
-    def read(cls, manifest: Path) -> Artifacts:
-        return cls(**json.loads(Path(manifest).read_text()))
-
-    def weights_path(self, manifest: Path) -> Path:
-        return Path(manifest).parent / self.weights_file
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -110,3 +86,6 @@ def export_checkpoint(checkpoint_dir: Path, config: TrainConfig, out_dir: Path |
     _atomic_write(folder / WEIGHTS_FILE, weights)
     _atomic_write(folder / MANIFEST_FILE, json.dumps(asdict(artifacts), indent=1).encode())
     return folder / MANIFEST_FILE
+
+
+__all__ = ["MANIFEST_FILE", "WEIGHTS_FILE", "Artifacts", "consolidated_weights", "export_checkpoint"]

@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from soma_ray.driver_client import call
+from soma_ray.chain.types import ModelStatus
+from soma_ray.driver.artifacts import Artifacts
+from soma_ray.driver.remote import call
+from soma_ray.driver.results import CommitResult, DriverStatus
 from soma_ray.errors import WaitTimeout
 from soma_ray.training.config import TrainConfig
-from soma_ray.training.export import Artifacts
 from soma_ray.training.trainer import TrainingOutcome, fresh_run_name, run_training
 
 log = logging.getLogger("soma_ray.train")
@@ -25,11 +27,11 @@ def wait_for_reveal(handle: Any, poll_seconds: float, timeout: float | None = No
     """Until the driver has no reveal outstanding (it reveals by itself in commit epoch + 1)."""
     started = time.monotonic()
     while True:
-        status = call(handle.status.remote())
-        if status["next_deadline"] is None and status["model_status"] == "active":
+        status: DriverStatus = call(handle.status.remote())
+        if status.next_deadline is None and status.model_status == ModelStatus.ACTIVE:
             return
         if timeout is not None and time.monotonic() - started > timeout:
-            raise WaitTimeout(f"no reveal within {timeout:.0f} s (driver says: {status['next_deadline']})")
+            raise WaitTimeout(f"no reveal within {timeout:.0f} s (driver says: {status.next_deadline})")
         time.sleep(poll_seconds)
 
 
@@ -46,8 +48,8 @@ def run_rounds(config: TrainConfig, handle: Any, *, poll_seconds: float = 30.0,
         outcomes.append(outcome)
         if outcome.manifest is None:
             raise RuntimeError(f"round {number} produced no export; nothing to commit")
-        result = call(handle.commit.remote(str(outcome.manifest)))
-        log.info("round %d committed to model %s; waiting for its reveal", number, result["model_id"])
+        result: CommitResult = call(handle.commit.remote(str(outcome.manifest)))
+        log.info("round %d committed to model %s; waiting for its reveal", number, result.model_id)
         if number + 1 < config.export.rounds:
             wait_for_reveal(handle, poll_seconds, timeout)
             weights = Artifacts.read(outcome.manifest).weights_path(outcome.manifest)

@@ -24,6 +24,7 @@ import pytest
 import yaml
 from soma_sdk import Keypair
 
+from soma_ray.driver.actions import ActionStatus, ClaimPayload, CommitPayload, SubmitPayload
 from soma_ray.driver.state import DriverState
 from tests.cluster.kit import LocalCluster
 from tests.training.kit import write_corpus
@@ -166,18 +167,18 @@ def test_jobs_run_on_their_nodes_of_a_two_node_cluster(cluster: LocalCluster, se
     # Training (2 workers on the trainer node); the driver actor creates and commits the model.
     trained = submit("train", "jobs/train.py", "--config", paths["train"])
     assert "committed" in trained
-    commit, = DriverState(ledger).actions("commit", ("done",))
+    commit, = DriverState(ledger).actions(CommitPayload, (ActionStatus.DONE,))
     asyncio.run(sim.advance_epoch())  # the reveal epoch: the driver's epoch watcher reveals
 
     # Data submission: scoring actors on the scorer node, hits through the same driver actor.
     submitted = submit("submit", "jobs/submit_data.py", "--config", paths["submit"])
-    fills = DriverState(ledger).actions("submit", ("done",))
+    fills = DriverState(ledger).actions(SubmitPayload, (ActionStatus.DONE,))
     assert len(fills) == 2, submitted[-3000:]
     for _ in range(2):  # the audit window: claims are due at fill epoch + 2
         asyncio.run(sim.advance_epoch())
-    wait_for("the driver's claims", lambda: len(DriverState(ledger).actions("claim", ("done",))) == 2)
-    reveal = DriverState(ledger).get(f"reveal:{commit.payload['model_id']}:{commit.payload['commit_epoch']}")
-    assert reveal is not None and reveal.status == "done"
+    wait_for("the driver's claims", lambda: len(DriverState(ledger).actions(ClaimPayload, (ActionStatus.DONE,))) == 2)
+    reveal = DriverState(ledger).get(f"reveal:{commit.payload.model_id}:{commit.payload.commit_epoch}")
+    assert reveal is not None and reveal.status == ActionStatus.DONE
 
     # The driver job finds the running driver and shows its ledger.
     status = submit("driver", "jobs/driver.py", "--config", paths["submit"], "--once")

@@ -14,11 +14,12 @@ from soma_models.v1.torch import Model, ModelConfig
 from soma_sdk import Keypair
 
 from soma_ray.chain.sim import SimChain
+from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.settings import DriverSettings
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.storage import LocalBlobStore
-from soma_ray.training.export import MANIFEST_FILE, WEIGHTS_FILE, Artifacts
+from soma_ray.training.export import MANIFEST_FILE, WEIGHTS_FILE
 
 
 def write_artifacts(folder: Path, sim: SimChain, seed: int = 0) -> Path:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from soma_ray.chain.sim import SimChain
-from soma_ray.chain.types import ModelStatus, Target
+from soma_ray.chain.types import ModelStatus, Target, TargetStatus
+from soma_ray.driver.actions import ActionStatus
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.errors import DriverRefused
 from soma_ray.protocol.commitments import canonical_address
@@ -54,17 +55,17 @@ async def test_one_submission_per_target_and_claims_wait_for_their_epoch(
     assert canonical_address((await sim.get_target(target.id)).submitter or "") == me
 
     assert await driver.claim([target.id]) == []  # fill epoch: the audit window is open
-    assert driver.state.get(f"claim:{target.id}").status == "waiting"  # type: ignore[union-attr]
+    assert driver.state.get(f"claim:{target.id}").status == ActionStatus.WAITING  # type: ignore[union-attr]
     await sim.advance_epoch()
-    assert (await driver.tick())["claimed"] == []  # fill epoch + 1: still not due
+    assert (await driver.tick()).claimed == []  # fill epoch + 1: still not due
     await sim.advance_epoch()
-    assert (await driver.tick())["claimed"] == [target.id]
+    assert (await driver.tick()).claimed == [target.id]
     assert chain_txs(sim, "ClaimRewards", me, ok=None) == 2  # one early (failed), one paid
     assert chain_txs(sim, "ClaimRewards", me) == 1
     ledger = driver.ledger()
-    assert ledger["submissions"] == 1 and ledger["claims"] == 1
-    assert ledger["bonds_locked"] == ledger["bonds_returned"] == 550 * 65
-    assert ledger["rewards_as_submitter"] > 0 and ledger["claimer_incentives"] > 0
+    assert ledger.submissions == 1 and ledger.claims == 1
+    assert ledger.bonds_locked == ledger.bonds_returned == 550 * 65
+    assert ledger.rewards_as_submitter > 0 and ledger.claimer_incentives > 0
 
 
 async def test_commit_then_reveal_in_exactly_the_next_epoch(served_sim: Any, fund: FundFn, tmp_path: Path) -> None:
@@ -74,20 +75,20 @@ async def test_commit_then_reveal_in_exactly_the_next_epoch(served_sim: Any, fun
     await driver.start()
     manifest = write_artifacts(tmp_path / "artifacts", sim)
     result = await driver.commit(str(manifest))
-    model_id = result["model_id"]
+    model_id = result.model_id
     again = await driver.commit(str(manifest))
-    assert again["status"] == "done"
+    assert again.status == ActionStatus.DONE and again.key == result.key
     model = await sim.get_model(model_id)
     assert model.status == ModelStatus.PENDING
-    assert (await driver.tick())["revealed"] == []  # the commit epoch: too early
+    assert (await driver.tick()).revealed == []  # the commit epoch: too early
     await sim.advance_epoch()
-    assert (await driver.tick())["revealed"] == [model_id]
+    assert (await driver.tick()).revealed == [model_id]
     assert (await sim.get_model(model_id)).status == ModelStatus.ACTIVE
     me = canonical_address(signer.address())
     assert chain_txs(sim, "CreateModel", me) == chain_txs(sim, "CommitModel", me) == 1
     assert chain_txs(sim, "RevealModel", me) == 1
     status = await driver.status()
-    assert status["model_status"] == "active" and status["next_deadline"] is None
+    assert status.model_status == ModelStatus.ACTIVE and status.next_deadline is None
 
 
 async def test_refusals_and_dry_run(served_sim: Any, fund: FundFn, tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ async def test_refusals_and_dry_run(served_sim: Any, fund: FundFn, tmp_path: Pat
     dry = make_driver(sim, server.url, await fund(1), tmp_path / "dry", dry_run=True)
     await dry.start()
     assert await _submit(dry, target) is None
-    assert (await sim.get_target(target.id)).status == "open"
+    assert (await sim.get_target(target.id)).status == TargetStatus.OPEN
 
 
 async def test_coins_are_split_for_concurrency_and_merged_when_scattered(

@@ -86,7 +86,7 @@ def test_killed_driver_commits_once_and_reveals_once_in_the_right_epoch(world: W
     handle, me, _ = world.driver(failpoint=failpoint)
     manifest = write_artifacts(world.root / "artifacts", world.sim)
     result = ray.get(handle.commit.remote(str(manifest)))  # the call survives the driver's death
-    model_id = result["model_id"]
+    model_id = result.model_id
     assert _model_status(world.sim, model_id) == ModelStatus.PENDING
     commit_epoch = _tx_epochs(world.sim, "CommitModel", me)
     assert len(commit_epoch) == 1
@@ -98,7 +98,7 @@ def test_killed_driver_commits_once_and_reveals_once_in_the_right_epoch(world: W
     assert chain_txs(world.sim, "RevealModel", me, ok=None) == 1
     assert chain_txs(world.sim, "CreateModel", me, ok=None) == 1
     fired = ray.get(handle.status.remote())
-    assert fired["model_status"] == "active" and not fired["pending"]
+    assert fired.model_status == ModelStatus.ACTIVE and not fired.pending
 
 
 def _open_targets(sim: SimChain, n: int) -> list[Target]:
@@ -146,9 +146,9 @@ def test_an_early_claim_waits_and_is_made_at_fill_epoch_plus_two(world: World) -
     _submit(handle, target, b"claim me " * 30)
     assert ray.get(handle.claim.remote([target.id])) == []  # AuditWindowOpen: kept, not dropped
     status = ray.get(handle.status.remote())
-    assert f"claim:{target.id}" in status["pending"]
+    assert f"claim:{target.id}" in status.pending
     asyncio.run(world.sim.advance_epoch())
     asyncio.run(world.sim.advance_epoch())  # fill epoch + 2: the epoch watcher claims
-    _wait_for(lambda: ray.get(handle.ledger.remote())["claims"] == 1, "the claim")
+    _wait_for(lambda: ray.get(handle.ledger.remote()).claims == 1, "the claim")
     assert chain_txs(world.sim, "ClaimRewards", me, ok=True) == 1
     assert chain_txs(world.sim, "ClaimRewards", me, ok=False) == 1  # only the early one failed

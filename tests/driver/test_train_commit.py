@@ -20,6 +20,7 @@ from soma_sdk import Keypair
 
 from soma_ray.chain.types import ModelStatus
 from soma_ray.config import TrainConfig, load_config
+from soma_ray.driver.actions import ActionStatus, CommitPayload
 from soma_ray.driver.actor import stop_driver
 from soma_ray.driver.state import DriverState
 from tests.training.kit import write_corpus
@@ -31,7 +32,7 @@ def _advance_after_first_commit(sim: Any, ledger: Path, timeout: float = 400) ->
     """The simulated clock: move to the reveal epoch once round 1 is committed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if ledger.exists() and DriverState(ledger).actions("commit", ("done",)):
+        if ledger.exists() and DriverState(ledger).actions(CommitPayload, (ActionStatus.DONE,)):
             asyncio.run(sim.advance_epoch())
             return
         time.sleep(0.2)
@@ -79,13 +80,15 @@ def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any,
         assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
         assert secret not in job.stdout + job.stderr
         state = DriverState(tmp_path / "driver.db")
-        first, second = state.actions("commit", ("done",))
-        reveal = state.get(f"reveal:{first.payload['model_id']}:{first.payload['commit_epoch']}")
-        assert reveal is not None and reveal.status == "done" and reveal.epoch == first.payload["commit_epoch"] + 1
-        assert second.payload["commit_epoch"] == reveal.epoch and second.payload["checksum"] != first.payload["checksum"]
-        model = asyncio.run(sim.get_model(first.payload["model_id"]))
+        first, second = state.actions(CommitPayload, (ActionStatus.DONE,))
+        assert first.payload.commit_epoch is not None
+        reveal = state.get(f"reveal:{first.payload.model_id}:{first.payload.commit_epoch}")
+        assert reveal is not None and reveal.status == ActionStatus.DONE
+        assert reveal.epoch == first.payload.commit_epoch + 1
+        assert second.payload.commit_epoch == reveal.epoch and second.payload.checksum != first.payload.checksum
+        model = asyncio.run(sim.get_model(first.payload.model_id))
         assert model.status == ModelStatus.ACTIVE and model.has_pending_update  # round 2 awaits its reveal
-        assert "round1" in second.payload["manifest_path"]
+        assert "round1" in second.payload.manifest_path
     finally:
         stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))
 
@@ -107,9 +110,9 @@ def test_cli_train_with_export_commit_commits_through_the_driver(
         )
         assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
         assert secret not in cli.stdout + cli.stderr
-        (commit,) = DriverState(tmp_path / "driver.db").actions("commit", ("done",))
-        assert f"committed {commit.payload['manifest_path']}" in cli.stdout
-        model = asyncio.run(sim.get_model(commit.payload["model_id"]))
+        (commit,) = DriverState(tmp_path / "driver.db").actions(CommitPayload, (ActionStatus.DONE,))
+        assert f"committed {commit.payload.manifest_path}" in cli.stdout
+        model = asyncio.run(sim.get_model(commit.payload.model_id))
         assert model.status == ModelStatus.PENDING  # committed, to be revealed in the next epoch
     finally:
         stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))

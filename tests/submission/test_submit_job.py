@@ -17,6 +17,7 @@ from soma_sdk import Keypair
 from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.chain.sim.genesis import model_config
 from soma_ray.data.config import DataConfig
+from soma_ray.driver.actions import ActionStatus, SubmitPayload
 from soma_ray.driver.actor import stop_driver
 from soma_ray.driver.state import DriverState
 from soma_ray.protocol.commitments import canonical_address, commitment
@@ -62,7 +63,8 @@ def test_submitter_fills_targets_that_pass_the_audit(world: Any, ray_session: An
     finally:
         stop_driver(config)
     ledger = DriverState(root / "driver.db")
-    assert sorted(a.payload["target_id"] for a in ledger.actions("submit", ("done",))) == sorted(report.fills)
+    done = ledger.actions(SubmitPayload, (ActionStatus.DONE,))
+    assert sorted(a.payload.target_id for a in done) == sorted(report.fills)
 
     assert len(report.fills) == 3 and report.samples > 0 and report.scored_tokens > 0
     store = ModelStore(root / "audit-cache", model_config(sim.settings.architecture))

@@ -40,6 +40,7 @@ from soma_ray.chain.types import (
     NetworkInfo,
     Target,
     TargetPage,
+    TargetStatus,
     TxResult,
 )
 
@@ -73,7 +74,7 @@ PRESETS: dict[str, Endpoints] = {
 
 # The three status filters whose results are disjoint and together cover every live target
 # (claimable = expired | filled-past-audit, claimed targets are deleted): what `status=None` lists.
-_ALL_STATUS_PHASES = ("open", "filled", "expired")
+_ALL_STATUS_PHASES = (TargetStatus.OPEN, TargetStatus.FILLED, TargetStatus.EXPIRED)
 
 
 def resolve_endpoints(
@@ -222,7 +223,7 @@ class SdkChain(Chain):
 
     async def _list_one(
         self,
-        status: str,
+        status: TargetStatus,
         *,
         epoch: int | None,
         submitter: str | None,
@@ -232,7 +233,7 @@ class SdkChain(Chain):
     ) -> SdkTargetPage:
         return await self._call(
             lambda: self.client.list_targets(
-                status=status,
+                status=str(status),  # the SDK takes the plain string
                 epoch=epoch,
                 limit=limit,
                 read_mask=read_mask,
@@ -243,7 +244,7 @@ class SdkChain(Chain):
 
     async def list_targets(
         self,
-        status: str | None = None,
+        status: TargetStatus | None = None,
         *,
         epoch: int | None = None,
         submitter: str | None = None,
@@ -260,10 +261,10 @@ class SdkChain(Chain):
             return target_page_from_sdk(raw)
         phase, inner = _ALL_STATUS_PHASES[0], None
         if page_token:
-            phase, _, rest = page_token.partition(":")
-            if phase not in _ALL_STATUS_PHASES:
+            text, _, rest = page_token.partition(":")
+            if text not in _ALL_STATUS_PHASES:
                 raise ChainError(f"invalid page token {page_token!r} for an unfiltered listing")
-            inner = rest or None
+            phase, inner = TargetStatus(text), rest or None
         page = target_page_from_sdk(
             await self._list_one(
                 phase, epoch=epoch, submitter=submitter, limit=limit, page_token=inner
@@ -296,7 +297,7 @@ class SdkChain(Chain):
                     break
         raise ObjectNotFound(f"target {target_id} not found (claimed targets are deleted)")
 
-    async def _scan_full(self, phase: str, token: str | None, wanted: str) -> Target | None:
+    async def _scan_full(self, phase: TargetStatus, token: str | None, wanted: str) -> Target | None:
         for _ in range(MAX_PAGE):  # full pages may be cut short by the RPC's 512 KiB cap
             page = await self._list_one(
                 phase, epoch=None, submitter=None, limit=MAX_PAGE, page_token=token

@@ -42,6 +42,7 @@ from soma_ray.chain.types import (
     NetworkInfo,
     Target,
     TargetPage,
+    TargetStatus,
     TxResult,
 )
 from soma_ray.protocol.constants import SHANNONS_PER_SOMA, ProtocolParams
@@ -223,11 +224,18 @@ def decode_f32_scalar(value: object) -> float:
 # --------------------------------------------------------------------------------------------------
 
 
+def _target_status(t: SdkTarget) -> TargetStatus:
+    try:
+        return TargetStatus(str(t.status))
+    except ValueError:
+        raise ChainError(f"target {t.id} has an unknown status {str(t.status)!r}") from None
+
+
 def target_from_sdk(t: SdkTarget) -> Target:
     """`Target` from an SDK target (missing fields arrive as 0 / "" from the SDK)."""
     return Target(
         id=str(t.id),
-        status=str(t.status),
+        status=_target_status(t),
         embedding=np.asarray(t.embedding, dtype=np.float32),
         model_ids=[str(m) for m in t.model_ids],
         distance_threshold=float(t.distance_threshold),

@@ -45,6 +45,7 @@ from soma_ray.chain.types import (
     NetworkInfo,
     Target,
     TargetPage,
+    TargetStatus,
     TxResult,
 )
 from soma_ray.errors import WaitTimeout
@@ -209,7 +210,7 @@ class SimChain(Chain):
 
     async def list_targets(
         self,
-        status: str | None = None,
+        status: TargetStatus | None = None,
         *,
         epoch: int | None = None,
         submitter: str | None = None,

@@ -11,7 +11,7 @@ import numpy as np
 
 from soma_ray.chain.errors import ChainError
 from soma_ray.chain.sim.store import TxContext, f32_array, f32_blob
-from soma_ray.chain.types import Target
+from soma_ray.chain.types import Target, TargetStatus
 from soma_ray.protocol.assignment import select_models_weighted_knn
 from soma_ray.protocol.commitments import target_seed
 from soma_ray.protocol.constants import ProtocolParams
@@ -83,8 +83,9 @@ def virtual_status(row: sqlite3.Row, epoch: int) -> str:
     return "filled" if audit_window_open(row["fill_epoch"], epoch) else "claimable"
 
 
-def status_clause(status: str | None, epoch: int) -> tuple[str, list[Any]]:
-    """SQL for the list_targets status filters open|filled|claimed|expired|claimable."""
+def status_clause(status: TargetStatus | None, epoch: int) -> tuple[str, list[Any]]:
+    """SQL for the list_targets status filters open|filled|claimed|expired|claimable (a plain
+    string of one of these works too: a `TargetStatus` equals its value)."""
     if status is None:
         return "1", []
     if status == "open":
@@ -106,7 +107,7 @@ def status_clause(status: str | None, epoch: int) -> tuple[str, list[Any]]:
 def target_from_row(row: sqlite3.Row, epoch: int) -> Target:
     return Target(
         id=row["id"],
-        status=virtual_status(row, epoch),
+        status=TargetStatus(virtual_status(row, epoch)),
         embedding=f32_array(row["embedding"]),
         model_ids=json.loads(row["model_ids"]),
         distance_threshold=float(row["distance_threshold"]),

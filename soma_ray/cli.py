@@ -261,7 +261,8 @@ def claim(
     target_ids: Annotated[list[str] | None, typer.Argument(help="targets to claim (default: whatever is due)")] = None,
 ) -> None:
     """Ask the wallet's driver to claim: our fills and our model's wins from fill epoch + 2, or the given targets."""
-    from soma_ray.driver_client import call, wallet_driver
+    from soma_ray.driver.remote import call
+    from soma_ray.driver_client import wallet_driver
 
     def go() -> list[str]:
         handle = wallet_driver(ctx.obj.load())
@@ -274,7 +275,8 @@ def claim(
 @app.command()
 def reveal(ctx: typer.Context) -> None:
     """Ask the wallet's driver to reveal every commit whose reveal epoch (commit epoch + 1) is now."""
-    from soma_ray.driver_client import call, wallet_driver
+    from soma_ray.driver.remote import call
+    from soma_ray.driver_client import wallet_driver
 
     revealed = guard_job(lambda: list(call(wallet_driver(ctx.obj.load()).reveal.remote())))
     console.print(f"revealed {len(revealed)} model(s)" + "".join(f"\n{m}" for m in revealed), highlight=False)
@@ -283,7 +285,8 @@ def reveal(ctx: typer.Context) -> None:
 @driver_app.command("status")
 def driver_status(ctx: typer.Context) -> None:
     """Address, epoch, balance, model state, next deadline, pending actions and the ledger (starts the driver if needed)."""
-    from soma_ray.driver_client import call, status_table, wallet_driver
+    from soma_ray.driver.remote import call
+    from soma_ray.driver_client import status_table, wallet_driver
 
     console.print(status_table(guard_job(lambda: call(wallet_driver(ctx.obj.load()).status.remote()))))
 

@@ -28,8 +28,8 @@ from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.types import ModelStatus, TargetStatus
 from soma_ray.chain.wallet import create_key_file, load_keypair
 from soma_ray.config.jobs import CycleConfig
+from soma_ray.driver.remote import actor_errors, call
 from soma_ray.driver.results import CommitResult, DriverStatus, Ledger
-from soma_ray.driver_client import actor_errors, call
 from soma_ray.errors import CycleError
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma

@@ -17,7 +17,7 @@ from soma_ray.chain.wallet import load_keypair
 from soma_ray.config import RunConfig, load_config, load_job_config
 from soma_ray.config.jobs import driver_config
 from soma_ray.driver.config import JobConfig
-from soma_ray.driver.remote import actor_errors, call  # where they live; imported from here too
+from soma_ray.driver.remote import call
 from soma_ray.driver.results import DriverStatus
 from soma_ray.protocol.constants import to_soma
 from soma_ray.runtime import ensure_ray
@@ -114,6 +114,5 @@ def watch_driver(config: JobConfig, every: float = 30.0, once: bool = False, con
 
 
 __all__ = [
-    "actor_errors", "any_recipe", "call", "connect_ray", "status_line", "status_table", "stop_wallet_driver", "wallet_driver",
-    "watch_driver",
+    "any_recipe", "connect_ray", "status_line", "status_table", "stop_wallet_driver", "wallet_driver", "watch_driver",
 ]

@@ -121,3 +121,29 @@ def test_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {recipe}: run.advance_epochs: ")
+
+
+def test_with_absolute_paths_makes_every_local_path_absolute_and_keeps_uris(tmp_path: Path) -> None:
+    """One rule (`soma_ray.paths`) for the driver actor's config, Train workers and the cycle."""
+    from soma_ray.config import TrainConfig
+
+    config = TrainConfig.model_validate({
+        "data": {"source": "files", "path": "corpus"},
+        "heldout": {"data": {"source": "jsonl", "path": "held.jsonl"}},
+        "warm_start": {"path": "~/w.safetensors"},
+        "training": {"storage_path": "runs"},
+        "export": {"dir": ".soma-ray/artifacts"},
+    })
+    moved = config.with_absolute_paths(tmp_path)
+    assert moved.data.path == tmp_path / "corpus"
+    assert moved.heldout.data is not None and moved.heldout.data.path == tmp_path / "held.jsonl"
+    assert moved.warm_start.path == Path.home() / "w.safetensors"
+    assert moved.training.storage_path == str(tmp_path / "runs")
+    assert moved.export.dir == tmp_path / ".soma-ray/artifacts"
+    assert moved.wallet.key_file == tmp_path / ".soma-ray/wallet.key"
+    assert moved.driver.state_path == tmp_path / ".soma-ray/driver.db"
+    assert moved.storage.local.root == tmp_path / ".soma-ray/sim/blobs"
+    assert moved.chain.sim.path.is_absolute() and moved.chain.sim.path.is_relative_to(tmp_path)
+    uri = config.model_copy(update={"training": config.training.model_copy(update={"storage_path": "s3://b/runs"})})
+    assert uri.with_absolute_paths(tmp_path).training.storage_path == "s3://b/runs"
+    assert moved.with_absolute_paths(tmp_path / "elsewhere") == moved  # absolute paths stay put

@@ -158,11 +158,9 @@ class CycleConfig(JobConfig):
 
     def train_config(self) -> TrainConfig:
         base = Path.cwd()
-        heldout = self.heldout
-        if heldout.data is not None:
-            heldout = heldout.model_copy(update={"data": heldout.data.with_absolute_paths(base)})
         return TrainConfig(
-            **self._shared(), model=self.model, data=self.data.with_absolute_paths(base), heldout=heldout,
+            **self._shared(), model=self.model, data=self.data.with_absolute_paths(base),
+            heldout=self.heldout.with_absolute_paths(base),
             training=self.training.model_copy(update={"storage_path": str(self.folder / "train")}),
             export=self.export.model_copy(update={"dir": self.folder / "artifacts"}),
         )

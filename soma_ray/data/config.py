@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from soma_ray.paths import absolute, absolute_location
 from soma_ray.protocol.constants import BATCH_SIZE, MAX_SEQ_LEN, ProtocolParams
 
 __all__ = [
@@ -157,13 +158,13 @@ class DataConfig(BaseModel):
         """
         update: dict[str, object] = {}
         if self.path is not None:
-            update["path"] = base / self.path
+            update["path"] = absolute(self.path, base)
         if self.paths:
-            update["paths"] = [base / p for p in self.paths]
-        if isinstance(self.data_files, str) and "://" not in self.data_files:
-            update["data_files"] = str(base / self.data_files)
+            update["paths"] = [absolute(p, base) for p in self.paths]
+        if isinstance(self.data_files, str):
+            update["data_files"] = absolute_location(self.data_files, base)
         elif isinstance(self.data_files, list):
-            update["data_files"] = [f if "://" in f else str(base / f) for f in self.data_files]
+            update["data_files"] = [absolute_location(f, base) for f in self.data_files]
         return self.model_copy(update=update)
 
     @property

@@ -142,14 +142,7 @@ class DriverActor:
 
 def portable(config: JobConfig) -> JobConfig:
     """Local paths made absolute: the actor may start in another working directory."""
-    base = Path.cwd()
-    wallet = config.wallet.model_copy(update={"key_file": base / config.wallet.key_file})
-    driver = config.driver.model_copy(update={"state_path": base / config.driver.state_path})
-    sim = config.chain.sim.model_copy(update={"path": base / config.chain.sim.path})
-    chain = config.chain.model_copy(update={"sim": sim})
-    local = config.storage.local.model_copy(update={"root": base / config.storage.local.root})
-    storage = config.storage.model_copy(update={"local": local})
-    return config.model_copy(update={"wallet": wallet, "driver": driver, "chain": chain, "storage": storage})
+    return config.with_absolute_paths(Path.cwd())
 
 
 def actor_name(config: JobConfig) -> str:

@@ -7,10 +7,14 @@ reads only these four: the network, the storage for uploads, the signing wallet 
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Self
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.driver.settings import DriverSettings
+from soma_ray.paths import absolute
 from soma_ray.storage.config import StorageConfig
 
 
@@ -22,3 +26,15 @@ class JobConfig(BaseModel):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     wallet: WalletConfig = Field(default_factory=WalletConfig)
     driver: DriverSettings = Field(default_factory=DriverSettings)
+
+    def with_absolute_paths(self, base: Path) -> Self:
+        """Local paths made absolute against `base`: the driver actor (and any process that
+        runs elsewhere) may start in another working directory."""
+        sim = self.chain.sim.model_copy(update={"path": absolute(self.chain.sim.path, base)})
+        local = self.storage.local.model_copy(update={"root": absolute(self.storage.local.root, base)})
+        return self.model_copy(update={
+            "wallet": self.wallet.model_copy(update={"key_file": absolute(self.wallet.key_file, base)}),
+            "driver": self.driver.model_copy(update={"state_path": absolute(self.driver.state_path, base)}),
+            "chain": self.chain.model_copy(update={"sim": sim}),
+            "storage": self.storage.model_copy(update={"local": local}),
+        })

@@ -42,7 +42,7 @@ from soma_ray.protocol.bond import submission_bond
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.protocol.rewards import split_filled
 from soma_ray.protocol.windows import audit_window_open, reveal_epoch, reveal_missed
-from soma_ray.storage.base import BlobStore, StorageError, fetch_url
+from soma_ray.storage import BlobStore, StorageError, fetch_url
 
 log = logging.getLogger("soma_ray.driver")
 

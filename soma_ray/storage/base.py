@@ -8,17 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from soma_ray.storage.errors import BlobNotFoundError, StorageError, redact_url
-from soma_ray.storage.fetcher import fetch_url  # re-exported: older callers import it from here
+from soma_ray.storage.errors import StorageError
 
-__all__ = [
-    "BlobNotFoundError",
-    "BlobStore",
-    "StorageError",
-    "check_key",
-    "fetch_url",
-    "redact_url",
-]
+__all__ = ["BlobStore", "check_key"]
 
 
 @runtime_checkable

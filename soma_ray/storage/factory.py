@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from soma_ray.storage.base import BlobStore, StorageError
+from soma_ray.storage.base import BlobStore
 from soma_ray.storage.config import StorageConfig
+from soma_ray.storage.errors import StorageError
 from soma_ray.storage.local import LocalBlobStore
 from soma_ray.storage.s3 import S3BlobStore
 

@@ -18,7 +18,8 @@ from types import TracebackType
 from typing import Literal, Self, cast
 from urllib.parse import quote, unquote
 
-from soma_ray.storage.base import BlobNotFoundError, StorageError, check_key
+from soma_ray.storage.base import check_key
+from soma_ray.storage.errors import BlobNotFoundError, StorageError
 
 __all__ = ["BlobHTTPServer", "LocalBlobStore"]
 

@@ -27,7 +27,7 @@ class DriverSubmitter:
         self.handle = handle
 
     async def submit(self, hit: Hit, data: bytes) -> TxResult | None:
-        from soma_ray.driver_client import actor_errors
+        from soma_ray.driver.remote import actor_errors
 
         with actor_errors():  # TargetNotOpen, DriverRefused … as themselves, not as a remote traceback
             result: TxResult | None = await self.handle.submit.remote(

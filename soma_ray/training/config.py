@@ -7,12 +7,13 @@ that works on a laptop, so a recipe only states what it changes.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from soma_ray.data.config import DataConfig
 from soma_ray.driver.config import JobConfig
+from soma_ray.paths import absolute, absolute_location
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 
 Precision = Literal["float32", "bf16"]
@@ -33,6 +34,11 @@ class HeldoutSection(_Section):
     every: int = Field(default=20, ge=2, description="hold out 1 sample in `every` (by Blake2b of its bytes)")
     max_samples: int = Field(default=64, ge=1)
     data: DataConfig | None = Field(default=None, description="a separate held-out source (optional)")
+
+    def with_absolute_paths(self, base: Path) -> HeldoutSection:
+        if self.data is None:
+            return self
+        return self.model_copy(update={"data": self.data.with_absolute_paths(base)})
 
 
 class WarmStartSection(_Section):
@@ -196,6 +202,18 @@ class TrainConfig(JobConfig):
     training: TrainingSection = Field(default_factory=TrainingSection)
     warm_start: WarmStartSection = Field(default_factory=WarmStartSection)
     export: ExportSection = Field(default_factory=ExportSection)
+
+    def with_absolute_paths(self, base: Path) -> Self:
+        """Every local path of the recipe made absolute against `base` (URIs unchanged)."""
+        warm_start = self.warm_start
+        if warm_start.path is not None:
+            warm_start = warm_start.model_copy(update={"path": absolute(warm_start.path, base)})
+        location = absolute_location(self.training.storage_path, base)
+        return super().with_absolute_paths(base).model_copy(update={
+            "data": self.data.with_absolute_paths(base), "heldout": self.heldout.with_absolute_paths(base),
+            "warm_start": warm_start, "training": self.training.model_copy(update={"storage_path": location}),
+            "export": self.export.model_copy(update={"dir": absolute(self.export.dir, base)}),
+        })
 
     @property
     def architecture(self) -> ArchitectureSettings:

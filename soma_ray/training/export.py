@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from soma_models.v1.torch import Model
 
-from soma_ray.driver.artifacts import Artifacts  # its home is the driver, which commits it
+from soma_ray.driver.artifacts import Artifacts
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.config import TrainConfig
@@ -88,4 +88,4 @@ def export_checkpoint(checkpoint_dir: Path, config: TrainConfig, out_dir: Path |
     return folder / MANIFEST_FILE
 
 
-__all__ = ["MANIFEST_FILE", "WEIGHTS_FILE", "Artifacts", "consolidated_weights", "export_checkpoint"]
+__all__ = ["MANIFEST_FILE", "WEIGHTS_FILE", "consolidated_weights", "export_checkpoint"]

@@ -21,6 +21,7 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from soma_ray.chain.config import WalletConfig
+from soma_ray.paths import absolute_location
 from soma_ray.runtime import ensure_ray
 from soma_ray.storage.config import StorageConfig
 from soma_ray.training.config import TrainConfig
@@ -48,9 +49,7 @@ def fresh_run_name(prefix: str = "train") -> str:
 
 def storage_path(raw: str) -> str:
     """Ray wants absolute local paths; URIs (s3://, gs://) pass through."""
-    if "://" in raw:
-        return raw
-    return str(Path(raw).expanduser().resolve())
+    return absolute_location(raw, Path.cwd())
 
 
 def scaling_config(config: TrainConfig) -> ScalingConfig:
@@ -65,19 +64,8 @@ def portable(config: TrainConfig) -> TrainConfig:
     """The config for processes that run elsewhere: no secrets (wallet key, storage
     credentials), and local paths made absolute — Ray Train workers and Tune trials start in
     folders of their own, not in the job's working directory."""
-    base = Path.cwd()
-    heldout = config.heldout
-    if heldout.data is not None:
-        heldout = heldout.model_copy(update={"data": heldout.data.with_absolute_paths(base)})
-    warm_start = config.warm_start
-    if warm_start.path is not None:
-        warm_start = warm_start.model_copy(update={"path": base / warm_start.path})
-    training = config.training.model_copy(update={"storage_path": storage_path(config.training.storage_path)})
-    export = config.export.model_copy(update={"dir": base / config.export.dir})
-    return config.model_copy(update={
-        "wallet": WalletConfig(), "storage": StorageConfig(), "data": config.data.with_absolute_paths(base),
-        "heldout": heldout, "warm_start": warm_start, "training": training, "export": export,
-    })
+    absolute = config.with_absolute_paths(Path.cwd())
+    return absolute.model_copy(update={"wallet": WalletConfig(), "storage": StorageConfig()})
 
 
 def build_trainer(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from soma_ray.training.export import Artifacts
+from soma_ray.driver.artifacts import Artifacts
 from tests.kit import boto_client
 from tests.training.kit import tiny_config, write_recipe
 

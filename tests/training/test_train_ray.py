@@ -23,9 +23,9 @@ from safetensors import safe_open
 from soma_models.v1.torch import Model
 
 from soma_ray.config import SweepConfig, TrainConfig
+from soma_ray.driver.artifacts import Artifacts
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.data import heldout_samples
-from soma_ray.training.export import Artifacts
 from soma_ray.training.heldout import score_heldout
 from soma_ray.training.state import TrainState
 from soma_ray.training.sweep import run_sweep

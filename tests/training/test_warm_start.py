@@ -13,9 +13,9 @@ from soma_models.v1.torch import Model
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.genesis import genesis_weights
 from soma_ray.config import TrainConfig
+from soma_ray.driver.artifacts import Artifacts
 from soma_ray.storage import BlobHTTPServer
 from soma_ray.training.errors import WarmStartError
-from soma_ray.training.export import Artifacts
 from soma_ray.training.trainer import run_training
 from soma_ray.training.weights import load_canonical, model_config, warm_start_bytes
 from tests.training.kit import tiny_config

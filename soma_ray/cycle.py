@@ -33,6 +33,7 @@ from soma_ray.driver.results import CommitResult, DriverStatus, Ledger
 from soma_ray.errors import CycleError
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
+from soma_ray.protocol.windows import claimable_from, reveal_epoch
 from soma_ray.storage import StorageError, fetch_url
 from soma_ray.submission.config import SubmitConfig
 
@@ -136,6 +137,13 @@ class _Cycle:
     def advance(self) -> int:
         return _sync(self.chain.advance_epoch())
 
+    def advance_to(self, epoch: int) -> int:
+        """Move the simulated clock on until `epoch` (at least one step)."""
+        current = self.advance()
+        while current < epoch:
+            current = self.advance()
+        return current
+
     def run(self) -> CycleResult:
         from soma_ray.driver.actor import driver_handle
         from soma_ray.submission.job import run_submitter
@@ -163,8 +171,8 @@ class _Cycle:
         self.say(3, f"model {model_id} created (stake {to_soma(stake):g} SOMA) and committed in epoch "
                     f"{self.epochs['commit']}")
 
-        # 4. the next epoch: reveal (the actor's epoch watcher may be first; both are idempotent)
-        self.epochs["reveal"] = self.advance()
+        # 4. the reveal epoch (the actor's epoch watcher may be first; both are idempotent)
+        self.epochs["reveal"] = self.advance_to(reveal_epoch(self.epochs["commit"]))
         call(handle.tick.remote())
         status: DriverStatus = call(handle.status.remote())
         active = status.model_status == ModelStatus.ACTIVE
@@ -185,9 +193,8 @@ class _Cycle:
         report = run_submitter(self.submit)
         self.say(6, f"submitted: {report.line()}")
 
-        # 7. two epochs on, the audit window has closed: claim what is due
-        self.advance()
-        self.epochs["claim"] = self.advance()
+        # 7. once the audit window has closed, claim what is due
+        self.epochs["claim"] = self.advance_to(claimable_from(self.epochs["score"]))
         call(handle.tick.remote())
         call(handle.claim.remote())
         ledger1: Ledger = call(handle.ledger.remote())

@@ -73,7 +73,7 @@ def test_activation_checkpointing_gives_the_same_loss_and_gradients() -> None:
         model = _model().train()
         loss, _, _ = ScoringObjective(model, checkpoint_layers=checkpointing)(*batch, projection)
         loss.backward()
-        results.append((float(loss), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
+        results.append((float(loss.detach()), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}))
     (plain_loss, plain_grads), (ckpt_loss, ckpt_grads) = results
     assert ckpt_loss == pytest.approx(plain_loss, rel=1e-6)
     assert plain_grads.keys() == ckpt_grads.keys() and len(plain_grads) > 10

@@ -13,6 +13,7 @@ principal}`; `TargetV1` (§3.1) as below — the SDK decodes a target's contents
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -261,7 +262,7 @@ class Target:
         winning_distance = reader.option(SomaTensor.read)
         winning_loss = reader.option(SomaTensor.read)
         reports = reader.vector(read_address)
-        if any(a >= b for a, b in zip(reports, reports[1:], strict=False)):
+        if any(a >= b for a, b in itertools.pairwise(reports)):
             raise BcsError("submission_reports is a BTreeSet: addresses must be strictly increasing")
         return cls(
             embedding, model_ids, threshold, reward_pool, generation_epoch, status, fill_epoch, submitter,

@@ -187,6 +187,15 @@ def _optional_address(config: JobConfig) -> str | None:
         return None
 
 
+@app.command()
+def localnet(ctx: typer.Context) -> None:
+    """Serve the embedded network behind SOMA's wire protocol on the localnet ports (chain.localnet); Ctrl-C stops it."""
+    from soma_ray.localnet import run_localnet
+
+    options: Options = ctx.obj
+    guard_job(lambda: run_localnet(options.load()))
+
+
 @wallet_app.command("new")
 def wallet_new(
     ctx: typer.Context,

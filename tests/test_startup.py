@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = {"torch", "ray", "deepspeed", "datasets", "boto3", "soma_models", "pyarrow"}
+# grpc: the served network (`soma-ray localnet`) loads it, and compiles its messages, only when it serves.
+HEAVY = {"torch", "ray", "deepspeed", "datasets", "boto3", "soma_models", "pyarrow", "grpc", "grpc_tools"}
 
 # Runs `code` in a fresh interpreter, then prints which top-level modules it loaded.
 PROBE = """

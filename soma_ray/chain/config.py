@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from soma_ray.chain.served.config import LocalnetSettings
 from soma_ray.chain.sim.settings import SimSettings
 
 NAMED_NETWORKS = ("sim", "testnet", "localnet")
@@ -22,6 +23,10 @@ class ChainConfig(BaseModel):
     admin_url: str | None = None
     scoring_url: str | None = None
     sim: SimSettings = Field(default_factory=SimSettings)
+    localnet: LocalnetSettings = Field(
+        default_factory=LocalnetSettings,
+        description="the embedded network `soma-ray localnet` serves on the localnet ports",
+    )
 
     @field_validator("network")
     @classmethod

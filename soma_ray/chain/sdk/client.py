@@ -43,6 +43,7 @@ from soma_ray.chain.types import (
     TargetStatus,
     TxResult,
 )
+from soma_ray.protocol.commitments import canonical_address
 
 if TYPE_CHECKING:  # shapes from the SDK's .pyi; not importable at runtime (SimpleNamespace there)
     from soma_sdk import ListTargetsResponse as SdkTargetPage
@@ -348,9 +349,8 @@ class SdkChain(Chain):
         status = str(_get(response, "status", ""))
         if status.lower() != "success":
             raise ChainError(f"faucet refused {address}: {_one_line(status)}")
-        return [
-            Coin(id=str(c.id), owner=address, balance=int(c.amount)) for c in response.coins_sent
-        ]
+        owner = canonical_address(address)
+        return [Coin(id=str(c.id), owner=owner, balance=int(c.amount)) for c in response.coins_sent]
 
     async def create_model(
         self, signer: Keypair, *, stake: int | None = None, commission_rate: int = 0

@@ -45,6 +45,7 @@ from soma_ray.chain.types import (
     TargetStatus,
     TxResult,
 )
+from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import SHANNONS_PER_SOMA, ProtocolParams
 
 if TYPE_CHECKING:  # shapes from the SDK's .pyi; not importable at runtime (SimpleNamespace there)
@@ -147,6 +148,15 @@ def _norm_id(object_id: str) -> str:
     if text.startswith("0x"):
         text = text[2:]
     return text.zfill(64)
+
+
+def _address(text: str) -> str:
+    """An address as the rest of soma-ray writes it (`0x` + 64 hex digits); the SDK prints some
+    addresses (model owners, coin owners) without the `0x`."""
+    try:
+        return canonical_address(text) if text else text
+    except ValueError:
+        return text
 
 
 def _as_bytes(value: object) -> bytes:
@@ -269,7 +279,7 @@ def active_model_from_sdk(m: SdkActiveModel) -> ActiveModel:
     """`ActiveModel` from `get_active_models()` items (stake arrives as a SOMA float)."""
     return ActiveModel(
         model_id=str(m.model_id),
-        owner=str(m.owner),
+        owner=_address(str(m.owner)),
         embedding=np.asarray(m.embedding, dtype=np.float32),
         stake=shannons_from_soma(float(m.stake)),
         commission_rate=int(m.commission_rate),
@@ -386,7 +396,7 @@ def model_info_from_state(state: object, model_id: str) -> ModelInfo:
     pending = _get(fields, "pending_update")
     return ModelInfo(
         model_id=key if key.startswith("0x") else model_id,
-        owner=str(_get(fields, "owner", "")),
+        owner=_address(str(_get(fields, "owner", ""))),
         status=status,
         stake=_int(pool, "soma_balance"),
         create_epoch=create_epoch,
@@ -501,4 +511,4 @@ def coin_from_sdk_object(obj: object, owner: str) -> Coin:
     owner_variant = _variant(owner_field)
     if owner_variant is not None and owner_variant[0] == "AddressOwner":
         owner = str(owner_variant[1])
-    return Coin(id=object_id, owner=owner, balance=int(balance))
+    return Coin(id=object_id, owner=_address(owner), balance=int(balance))

@@ -503,7 +503,8 @@ def network_info(state: dict[str, Any]) -> NetworkInfo:
         chain="sim",
         epoch=int(state["epoch"]),
         protocol_version=int(state["protocol_version"]),
-        params=ProtocolParams.from_dict(state["params"]),
+        # The chain adjusts SystemParameters.value_fee_bps itself each epoch (§4.3).
+        params=ProtocolParams.from_dict({**state["params"], "value_fee_bps": int(state["value_fee_bps"])}),
         distance_threshold=float(ts["distance_threshold"]),
         reward_per_target=int(ts["reward_per_target"]),
         emission_pool_balance=int(pool["balance"]),

@@ -1,0 +1,101 @@
+"""Our own `SdkChain` (the `network: localnet` / explicit-URL adapter) reading the served network:
+every read answers what `SimChain` answers over the same file."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+from soma_sdk import Keypair
+
+from soma_ray.chain import errors
+from soma_ray.chain.sdk import SdkChain
+from soma_ray.chain.served import LocalnetServer
+from soma_ray.chain.sim import SimChain
+from soma_ray.chain.types import ModelStatus, NetworkInfo, Target, TargetStatus
+from soma_ray.protocol.constants import ProtocolParams
+
+
+@pytest.fixture
+async def sdk(localnet: LocalnetServer) -> AsyncIterator[SdkChain]:
+    urls = localnet.urls
+    chain = await SdkChain.connect(rpc_url=urls.rpc_url, faucet_url=urls.faucet_url, admin_url=urls.admin_url)
+    yield chain
+    await chain.close()
+
+
+def same_info(a: NetworkInfo, b: NetworkInfo) -> bool:
+    """Equal up to the chain name and f32 rounding: the chain keeps thresholds as f32 (SimChain's
+    parameters hold the Python float they were configured with)."""
+    f32 = {k: float(np.float32(v)) if isinstance(v, float) else v for k, v in b.params.to_dict().items()}
+    return dataclasses.replace(a, chain=b.chain) == dataclasses.replace(b, params=ProtocolParams.from_dict(f32))
+
+
+def same_target(a: Target, b: Target) -> bool:
+    # The SDK's Target carries no fill epoch; everything else must agree.
+    return dataclasses.replace(a, embedding=np.zeros(1), fill_epoch=None) == dataclasses.replace(
+        b, embedding=np.zeros(1), fill_epoch=None
+    ) and np.array_equal(a.embedding, b.embedding)
+
+
+async def test_sdk_chain_reads_what_the_sim_holds(localnet: LocalnetServer, sdk: SdkChain) -> None:
+    sim = localnet.sim
+    assert isinstance(sim, SimChain)
+    assert same_info(await sdk.info(), await sim.info())
+
+    sdk_open, sim_open = await sdk.all_targets(TargetStatus.OPEN), await sim.all_targets(TargetStatus.OPEN)
+    assert len(sdk_open) == len(sim_open) == 10
+    assert all(same_target(a, b) for a, b in zip(sdk_open, sim_open, strict=True))
+    page = await sdk.list_targets(TargetStatus.OPEN, limit=4)
+    assert len(page.targets) == 4 and page.next_page_token
+    assert same_target(await sdk.get_target(sim_open[7].id), sim_open[7])
+    with pytest.raises(errors.ObjectNotFound):
+        await sdk.get_target("0x" + "0" * 63 + "7")
+
+    sdk_models, sim_models = await sdk.active_models(), await sim.active_models()
+    assert [(m.model_id, m.owner, m.stake) for m in sdk_models] == [(m.model_id, m.owner, m.stake) for m in sim_models]
+    assert all(np.array_equal(a.embedding, b.embedding) for a, b in zip(sdk_models, sim_models, strict=True))
+    first = sim_models[0].model_id
+    info = await sdk.get_model(first)
+    assert info.status is ModelStatus.ACTIVE and info.stake == sim_models[0].stake
+    assert info.manifest == (await sim.get_model(first)).manifest
+    ids = [m.model_id for m in sim_models]
+    assert await sdk.model_manifests(ids) == await sim.model_manifests(ids)
+    assert await sdk.fetch_model(first) == await sim.fetch_model(first)
+
+
+async def test_sdk_chain_faucet_coins_and_epochs(localnet: LocalnetServer, sdk: SdkChain) -> None:
+    sim = localnet.sim
+    assert isinstance(sim, SimChain)
+    keypair = Keypair.generate()
+    sent = await sdk.faucet(keypair.address())
+    assert sent == await sim.coins(keypair.address())
+    await sim.faucet(keypair.address())
+    assert await sdk.balance(keypair.address()) == await sim.balance(keypair.address())
+    assert sorted(await sdk.coins(keypair.address()), key=lambda c: c.id) == sorted(
+        await sim.coins(keypair.address()), key=lambda c: c.id
+    )
+
+    assert await sdk.advance_epoch() == 1
+    assert len(await sdk.all_targets()) == len(await sim.all_targets())  # open + filled + expired
+
+    async def later() -> None:
+        await asyncio.sleep(0.3)
+        await sim.advance_epoch()
+
+    task = asyncio.create_task(later())
+    assert await sdk.wait_for_next_epoch(timeout=30) == 2
+    await task
+    assert same_info(await sdk.info(), await sim.info())
+
+
+async def test_sdk_chain_transactions_fail_as_one_clear_line(localnet: LocalnetServer, sdk: SdkChain) -> None:
+    sim = localnet.sim
+    assert isinstance(sim, SimChain)
+    payer = Keypair.generate()
+    await sim.faucet(payer.address())
+    with pytest.raises(errors.ChainError, match="does not execute transactions sent over the wire yet"):
+        await asyncio.wait_for(sdk.pay_coins(payer, [Keypair.generate().address()], [1000]), 60)

@@ -1,0 +1,143 @@
+"""The served network's own pieces: BCS bodies, settings, the checkpoint stream, port clashes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from pathlib import Path
+
+import grpc
+import pytest
+from pydantic import ValidationError
+from soma_sdk import Keypair, SomaClient
+
+from soma_ray.chain.errors import ChainError
+from soma_ray.chain.served import LocalnetServer, LocalnetSettings, tools
+from soma_ray.chain.served.bcs import BcsError, Reader, Writer, uleb128
+from soma_ray.chain.served.messages import rpc
+from soma_ray.chain.served.views import Mask
+from tests.chain.served.kit import served_settings
+
+# -- BCS ----------------------------------------------------------------------------------------
+
+
+def test_uleb128_and_primitives() -> None:
+    assert [uleb128(n) for n in (0, 127, 128, 300, 16384)] == [b"\x00", b"\x7f", b"\x80\x01", b"\xac\x02", b"\x80\x80\x01"]
+    w = Writer().u8(7).u32(1).u64(2).boolean(True).string("é").option(None, Writer.u64).option(5, Writer.u64)
+    r = Reader(bytes(w))
+    assert (r.u8(), r.u32(), r.u64(), r.boolean(), r.string(), r.option(Reader.u64), r.option(Reader.u64)) == (
+        7, 1, 2, True, "é", None, 5,
+    )
+    r.finish()
+    with pytest.raises(BcsError, match="ends early"):
+        Reader(b"\x05ab").string()
+    reader = Reader(b"\x00\x00")
+    reader.u8()
+    with pytest.raises(BcsError, match="trailing"):
+        reader.finish()
+
+
+def test_faucet_and_admin_bodies() -> None:
+    assert tools.encode_gas_request("0xab") == b"\x040xab"
+    assert tools.decode_gas_request(b"\x040xab") == "0xab"
+    response = tools.GasResponse("Success", [tools.GasCoinInfo(2_000_000_000, "0x01", "D1g")])
+    raw = tools.encode_gas_response(response)
+    assert raw == b"\x07Success\x01" + struct.pack("<Q", 2_000_000_000) + b"\x040x01\x03D1g"
+    assert tools.decode_gas_response(raw) == response
+    tools.decode_empty(b"")  # AdvanceEpochRequest{} is zero bytes
+    with pytest.raises(BcsError):
+        tools.decode_empty(b"\x00")
+    assert tools.encode_epoch(3) == struct.pack("<Q", 3) and tools.decode_epoch(struct.pack("<Q", 3)) == 3
+    assert tools.encode_health(True) == b"\x01"
+
+
+def test_score_bodies_carry_floats_as_bits() -> None:
+    request = tools.ScoreRequest(
+        data_url="http://h/d", data_checksum="C", data_size=10,
+        model_manifests=[tools.ManifestInput("http://h/w", "W", 99, "K"), tools.ManifestInput("http://h/v", "V", 1)],
+        target_embedding=[0.5, -2.0], seed=0,
+    )
+    raw = tools.encode_score_request(request)
+    assert struct.pack("<f", 0.5) + struct.pack("<f", -2.0) in raw  # u32 bit patterns, little endian
+    assert tools.decode_score_request(raw) == request
+    response = tools.ScoreResponse(winner=1, loss_score=[1.25], embedding=[0.1, 0.2], distance=[0.75])
+    decoded = tools.decode_score_response(tools.encode_score_response(response))
+    assert decoded.winner == 1 and decoded.loss_score == [1.25] and decoded.distance == [0.75]
+    assert decoded.embedding == [float(struct.unpack("<f", struct.pack("<f", x))[0]) for x in (0.1, 0.2)]
+    with pytest.raises(tools.ScoreRejected, match="At least one model manifest is required"):
+        tools.check_score_request(tools.ScoreRequest("u", "c", 1, [], [1.0]))
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def test_settings_defaults_and_checks() -> None:
+    settings = LocalnetSettings()
+    assert (settings.host, settings.rpc_port, settings.faucet_port, settings.scoring_port, settings.admin_port) == (
+        "127.0.0.1", 9000, 9123, 9124, 9125,
+    )
+    assert settings.blob_port != 9200  # left to a participant's own uploads
+    assert settings.sim.path == Path(".soma-ray/localnet")
+    assert settings.sim_settings().blob_url == "http://127.0.0.1:9126"
+    assert LocalnetSettings.model_validate({"sim": {"genesis_models": 2}}).sim.path == Path(".soma-ray/localnet")
+    assert LocalnetSettings(host="0.0.0.0").url(9000) == "http://127.0.0.1:9000"
+    with pytest.raises(ValidationError, match="set blob_port instead"):
+        LocalnetSettings.model_validate({"sim": {"blob_url": "http://127.0.0.1:9200"}})
+    with pytest.raises(ValidationError, match="must differ"):
+        LocalnetSettings(rpc_port=9123)
+
+
+def test_field_masks() -> None:
+    mask = Mask(["epoch", "protocol_config.protocol_version"])
+    assert mask.wants("epoch") and mask.wants("protocol_config") and not mask.wants("system_state")
+    assert mask.sub("protocol_config").wants("protocol_version")
+    assert not mask.sub("protocol_config").wants("attributes")
+    assert Mask().wants("anything") and Mask(["system_state"]).sub("system_state").wants("epoch")
+
+
+# -- serving ------------------------------------------------------------------------------------
+
+
+async def test_checkpoint_stream_delivers_every_transaction(tmp_path: Path) -> None:
+    """Headers at once, then one checkpoint per finished transaction, whoever sent it."""
+    async with LocalnetServer(served_settings(tmp_path)) as server:
+        m = rpc()
+        async with grpc.aio.insecure_channel(server.urls.rpc_url.removeprefix("http://")) as channel:
+            subscribe = channel.unary_stream(
+                "/soma.rpc.SubscriptionService/SubscribeCheckpoints",
+                request_serializer=lambda x: x.SerializeToString(),
+                response_deserializer=m.SubscribeCheckpointsResponse.FromString,
+            )
+            stream = subscribe(m.SubscribeCheckpointsRequest())
+            await asyncio.wait_for(stream.initial_metadata(), 5)  # before any checkpoint exists
+            client = await SomaClient(server.urls.rpc_url, faucet_url=server.urls.faucet_url)
+            sent = await client.request_faucet(Keypair.generate().address())
+            epoch = await server.sim.advance_epoch()
+            first = await asyncio.wait_for(stream.read(), 5)
+            second = await asyncio.wait_for(stream.read(), 5)
+            stream.cancel()
+        assert [t.digest for t in first.checkpoint.transactions] == [sent.coins_sent[0].transfer_tx_digest]
+        assert second.cursor == first.cursor + 1 == second.checkpoint.sequence_number
+        assert epoch == 1
+
+
+async def test_a_taken_port_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = served_settings(tmp_path).model_copy(update={"admin_port": port})
+        with pytest.raises(ChainError, match=rf"cannot listen on 127.0.0.1:{port} for the localnet admin.*admin_port"):
+            await LocalnetServer(settings).start()
+
+
+async def test_a_network_keeps_its_blob_url(tmp_path: Path) -> None:
+    settings = served_settings(tmp_path)
+    async with LocalnetServer(settings) as first:
+        blob_url = first.urls.blob_url
+    with pytest.raises(ChainError, match=f"publishes its blobs at {blob_url}"):
+        await LocalnetServer(settings).start()  # port 0 picks another port: manifests would break
+    port = int(blob_url.rsplit(":", 1)[1])
+    async with LocalnetServer(settings.model_copy(update={"blob_port": port})) as again:
+        assert again.urls.blob_url == blob_url

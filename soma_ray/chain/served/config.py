@@ -23,6 +23,24 @@ DEFAULT_PATH = Path(".soma-ray/localnet")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
+class FaultSettings(BaseModel):
+    """Seeded fault knobs for `ExecuteTransaction` (probabilities per request)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    reset_before: float = Field(default=0.0, ge=0, le=1, description="drop the connection before executing")
+    drop_after: float = Field(default=0.0, ge=0, le=1, description="execute, then lose the answer")
+    lock_conflict: float = Field(default=0.0, ge=0, le=1, description="answer that the gas coin is locked")
+    delay_s: float = Field(default=0.0, ge=0, description="hold the answer this long")
+    delay_probability: float = Field(default=1.0, ge=0, le=1, description="how often `delay_s` applies")
+    max_faults: int | None = Field(default=None, ge=0, description="stop injecting after this many faults")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.reset_before or self.drop_after or self.lock_conflict or self.delay_s)
+
+
 class LocalnetSettings(BaseModel):
     """Where the served network listens (127.0.0.1 only, unless `host` says otherwise)."""
 
@@ -45,6 +63,9 @@ class LocalnetSettings(BaseModel):
         default=None, description="the scoring service's weights cache (default: <sim.path>/scoring-cache)"
     )
     scoring_max_resident: int = Field(default=3, ge=1, description="models the scoring service keeps loaded")
+    faults: FaultSettings = Field(
+        default_factory=FaultSettings, description="seeded faults at ExecuteTransaction, for fault tests (off)"
+    )
 
     @model_validator(mode="before")
     @classmethod

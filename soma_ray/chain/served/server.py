@@ -28,6 +28,7 @@ from soma_ray.chain.errors import ChainError
 from soma_ray.chain.served import tools
 from soma_ray.chain.served.config import LocalnetSettings
 from soma_ray.chain.served.execution import TransactionExecutor, execution_handler
+from soma_ray.chain.served.faults import FaultInjector
 from soma_ray.chain.served.fullnode import Fullnode
 from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.sim.store import connect, load_state
@@ -139,7 +140,9 @@ class LocalnetServer:
         )
 
     def _serve(self, what: str, port: int, handlers: list[Any]) -> int:
-        server = grpc.aio.server()
+        faults = self.settings.faults
+        interceptors = [FaultInjector(faults)] if what == "RPC" and faults.enabled else []
+        server = grpc.aio.server(interceptors=interceptors)
         server.add_generic_rpc_handlers(handlers)
         address = f"{self.settings.host}:{port}"
         try:

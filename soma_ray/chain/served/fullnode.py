@@ -56,7 +56,9 @@ class Fullnode:
         mask = views.Mask.of(request, "read_mask", ("object_id", "version", "digest"))
         obj = await self.read(lambda c, s: views.get_object(c, request.object_id))
         if request.HasField("version") and request.version != obj.version:
-            raise views.NotFound(f"object {obj.object_id} at version {request.version} not found (only the latest is kept)")
+            raise views.NotFound(
+                f"object {request.object_id} at version {request.version} not found (only the latest is kept)"
+            )
         return rpc().GetObjectResponse(object=views.object_message(obj, mask))
 
     async def get_epoch(self, request: Any, context: grpc.aio.ServicerContext) -> Any:

@@ -29,12 +29,14 @@ from soma_ray.chain.served import tools
 from soma_ray.chain.served.config import LocalnetSettings
 from soma_ray.chain.served.execution import TransactionExecutor, execution_handler
 from soma_ray.chain.served.fullnode import Fullnode
+from soma_ray.chain.sim.objects import load_object
 from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.sim.store import connect, load_state
 from soma_ray.chain.types import TargetStatus
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
+from soma_ray.protocol.wire.digests import to_base58
 from soma_ray.storage import BlobHTTPServer, StorageError
 
 log = logging.getLogger("soma_ray.localnet")
@@ -204,10 +206,8 @@ class LocalnetServer:
         try:
             found = {}
             for coin_id in coin_ids:
-                row = conn.execute(
-                    "SELECT t.digest FROM coins c JOIN txs t ON t.seq = c.version WHERE c.id = ?", (coin_id,)
-                ).fetchone()
-                found[coin_id] = str(row["digest"]) if row else ""
+                obj = load_object(conn, coin_id)
+                found[coin_id] = to_base58(obj.previous_transaction) if obj is not None else ""
             return found
         finally:
             conn.close()

@@ -15,11 +15,13 @@ from soma_sdk import Keypair, SomaClient
 from soma_ray.chain.sdk import decode_f32_scalar
 from soma_ray.chain.served import LocalnetServer
 from soma_ray.chain.served.config import SERVER_VERSION
-from soma_ray.chain.served.objects import ObjectType, OwnerKind, WireObject, coin_contents
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.types import TargetStatus
 from soma_ray.protocol.commitments import commitment
 from soma_ray.protocol.constants import PROTOCOL_VERSION, ProtocolParams, to_soma
+from soma_ray.protocol.wire.base import parse_address
+from soma_ray.protocol.wire.digests import from_base58, object_digest, to_base58
+from soma_ray.protocol.wire.objects import AddressOwner, Object, ObjectType, coin_contents
 from tests.chain.served.kit import addr, shannons
 
 
@@ -170,12 +172,12 @@ async def test_faucet_balance_and_coins(localnet: LocalnetServer, client: SomaCl
         assert balance == sim.settings.faucet_amount
         assert addr(obj.owner.AddressOwner) == addr(keypair.address())
         # the client recomputes the digest from what we sent: ours must agree (gas refs depend on it)
-        ours = WireObject(
-            object_id=obj.id, version=obj.version, object_type=ObjectType.Coin, owner_kind=OwnerKind.ADDRESS,
-            owner=addr(keypair.address()), contents=coin_contents(balance),
-            previous_transaction=obj.previous_transaction,
+        ours = Object(
+            object_id=parse_address(obj.id), object_type=ObjectType.COIN, version=obj.version,
+            contents=coin_contents(balance), owner=AddressOwner(parse_address(keypair.address())),
+            previous_transaction=from_base58(obj.previous_transaction),
         )
-        assert obj.digest == ours.digest
+        assert obj.digest == to_base58(object_digest(ours))
     first = next(o for o in objects if o.id == sent.id)
     assert first.previous_transaction == sent.transfer_tx_digest
 

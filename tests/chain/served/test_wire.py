@@ -14,28 +14,20 @@ from soma_sdk import Keypair, SomaClient
 
 from soma_ray.chain.errors import ChainError
 from soma_ray.chain.served import LocalnetServer, LocalnetSettings, tools
-from soma_ray.chain.served.bcs import BcsError, Reader, Writer, uleb128
 from soma_ray.chain.served.messages import rpc
 from soma_ray.chain.served.views import Mask
+from soma_ray.protocol.wire.bcs import BcsError
 from tests.chain.served.kit import served_settings
 
 # -- BCS ----------------------------------------------------------------------------------------
 
 
-def test_uleb128_and_primitives() -> None:
-    assert [uleb128(n) for n in (0, 127, 128, 300, 16384)] == [b"\x00", b"\x7f", b"\x80\x01", b"\xac\x02", b"\x80\x80\x01"]
-    w = Writer().u8(7).u32(1).u64(2).boolean(True).string("é").option(None, Writer.u64).option(5, Writer.u64)
-    r = Reader(bytes(w))
-    assert (r.u8(), r.u32(), r.u64(), r.boolean(), r.string(), r.option(Reader.u64), r.option(Reader.u64)) == (
-        7, 1, 2, True, "é", None, 5,
-    )
-    r.finish()
-    with pytest.raises(BcsError, match="ends early"):
-        Reader(b"\x05ab").string()
-    reader = Reader(b"\x00\x00")
-    reader.u8()
+def test_bodies_are_strict_bcs() -> None:
+    """The BCS bodies use the one codec of the repository (soma_ray.protocol.wire.bcs), strictly."""
+    with pytest.raises(BcsError, match="end of input"):
+        tools.decode_gas_request(b"\x05ab")
     with pytest.raises(BcsError, match="trailing"):
-        reader.finish()
+        tools.decode_gas_request(b"\x02ab\x00")
 
 
 def test_faucet_and_admin_bodies() -> None:

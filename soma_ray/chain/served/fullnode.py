@@ -119,8 +119,10 @@ class Fullnode:
         The response headers go out at once: soma-sdk opens this stream and waits for it before it
         sends the transaction whose checkpoint it then waits for (§13.3).
         """
-        await context.send_initial_metadata(())
+        # The cursor is taken before the headers go out: a transaction the client sends once it
+        # has them is then always after the cursor.
         cursor = await self.read(lambda c, s: views.latest_checkpoint(c))
+        await context.send_initial_metadata(())
         m = rpc()
         while True:
             news = await self.read(functools.partial(_checkpoints_after, after=cursor))

@@ -10,7 +10,9 @@ use), on the ports of `soma start localnet` (protocol.md §13):
 - the network's blobs over HTTP (`blob_port`, 9126): model weights, so manifest URLs resolve.
 
 Every service binds `settings.host` (127.0.0.1 by default). Port 0 picks a free port; the bound
-URLs are in `urls` once started. One log line per faucet, epoch change, score and transaction.
+URLs are in `urls` once started. Signed transactions are executed on the same network
+(`execution.SignedTransactionExecutor`, unless another `executor` is given). One log line per
+faucet, epoch change, score and transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import grpc
 from soma_ray.chain.errors import ChainError
 from soma_ray.chain.served import tools
 from soma_ray.chain.served.config import LocalnetSettings
-from soma_ray.chain.served.execution import TransactionExecutor, execution_handler
+from soma_ray.chain.served.execution import SignedTransactionExecutor, TransactionExecutor, execution_handler
 from soma_ray.chain.served.fullnode import Fullnode
 from soma_ray.chain.sim.objects import load_object
 from soma_ray.chain.sim.settings import SimSettings
@@ -122,7 +124,8 @@ class LocalnetServer:
             self.scorer = self.scorer_factory(ArchitectureSettings.model_validate(state["architecture"]))
 
         fullnode = Fullnode(self.sim_settings.db_path, chain=s.chain_name)
-        rpc_port = self._serve("RPC", s.rpc_port, [*fullnode.handlers(), execution_handler(self.executor)])
+        executor = self.executor or SignedTransactionExecutor(self.sim)
+        rpc_port = self._serve("RPC", s.rpc_port, [*fullnode.handlers(), execution_handler(executor)])
         faucet_port = self._serve("faucet", s.faucet_port, [self._faucet_handler()])
         scoring_port = self._serve("scoring", s.scoring_port, [self._scoring_handler()])
         admin_port = self._serve("admin", s.admin_port, [self._admin_handler()])

@@ -165,6 +165,7 @@ class Effects:
     changes: tuple[ObjectChange, ...]
     gas_object: str | None
     balance_changes: tuple[tuple[str, int], ...]  # (address, signed shannons), coins only
+    dependencies: tuple[bytes, ...] = ()  # the transactions that last wrote the inputs
 
     @property
     def digest_b58(self) -> str:
@@ -210,6 +211,7 @@ def effects_of(
         changes=tuple(changes),
         gas_object=gas,
         balance_changes=tuple((a, d) for a, d in sorted(balances.items()) if d),
+        dependencies=tuple(sorted({obj.previous_transaction for obj in ctx.inputs.values()})),
     )
 
 

@@ -124,8 +124,7 @@ class LocalnetServer:
             self.scorer = self.scorer_factory(ArchitectureSettings.model_validate(state["architecture"]))
 
         fullnode = Fullnode(self.sim_settings.db_path, chain=s.chain_name)
-        executor = self.executor or SignedTransactionExecutor(self.sim)
-        rpc_port = self._serve("RPC", s.rpc_port, [*fullnode.handlers(), execution_handler(executor)])
+        rpc_port = self._serve("RPC", s.rpc_port, [*fullnode.handlers(), execution_handler(_CurrentExecutor(self))])
         faucet_port = self._serve("faucet", s.faucet_port, [self._faucet_handler()])
         scoring_port = self._serve("scoring", s.scoring_port, [self._scoring_handler()])
         admin_port = self._serve("admin", s.admin_port, [self._admin_handler()])
@@ -261,6 +260,22 @@ class LocalnetServer:
                 health, request_deserializer=tools.decode_empty, response_serializer=tools.encode_health,
             ),
         })
+
+
+class _CurrentExecutor:
+    """The server's `executor` at the time of each request (the signed-transaction executor over
+    the served sim unless one was given)."""
+
+    def __init__(self, server: LocalnetServer) -> None:
+        self.server = server
+        self.default: SignedTransactionExecutor | None = None
+
+    async def execute(self, request: Any) -> Any:
+        if self.server.executor is not None:
+            return await self.server.executor.execute(request)
+        if self.default is None:
+            self.default = SignedTransactionExecutor(self.server.sim)
+        return await self.default.execute(request)
 
 
 def _guarded(fn: Callable[[Any, grpc.aio.ServicerContext], Any]) -> Callable[[Any, grpc.aio.ServicerContext], Any]:

@@ -404,3 +404,60 @@ async def test_versions_survive_a_restart_and_sim_calls_keep_them(tmp_path: Path
         )
         effects = await within(client.pay_coins(kp, [Keypair.generate().address()], [0.25]))
         assert v1(effects).version == coin.version + 1
+
+
+async def test_submit_data_with_a_single_coin_bonds_from_the_gas_coin(net: LocalnetServer, client: SomaClient) -> None:
+    """With one coin the client lets bond == gas (§13.3); the sim takes the bond after the base fee."""
+    sim = sim_of(net)
+    params, _ = await params_now(sim)
+    kp = Keypair.generate()
+    await client.request_faucet(kp.address())
+    target = (await client.get_targets(status="open"))[0]
+    data = b"one coin"
+    effects = await within(client.submit_data(
+        kp, target.id, data, "https://example.com/one", target.model_ids[0], list(target.embedding), 0.0, [1.0],
+    ))
+    fee = check_fee(effects, params, 0)
+    bond = submission_bond(len(data), params)
+    assert await sim.balance(addr(kp.address())) == sim.settings.faucet_amount - bond - fee
+    assert (await sim.get_target(target.id)).bond_amount == bond
+
+
+class StaleOnce:
+    """An executor that, the first time, writes the gas coin the client chose just before executing:
+    the client's reference is then stale, as when another process spent the coin meanwhile."""
+
+    def __init__(self, server: LocalnetServer) -> None:
+        self.server = server
+        self.seen: list[str] = []
+
+    async def execute(self, request: Any) -> Any:
+        from soma_ray.chain.served.execution import ExecutionRejected, SignedTransactionExecutor
+
+        sim = sim_of(self.server)
+        gas = addr(request.transaction.gas_payment[0].object_id)  # sent without 0x
+        if not self.seen:
+            await asyncio.to_thread(sim._system_tx, "Touch", lambda conn, ctx, state: ctx.touch(gas))
+        try:
+            response = await SignedTransactionExecutor(sim).execute(request)
+        except ExecutionRejected as err:
+            self.seen.append(str(err))
+            raise
+        self.seen.append("ok")
+        return response
+
+
+async def test_the_clients_retry_runs_on_a_stale_coin(tmp_path: Path) -> None:
+    async with LocalnetServer(served_settings(tmp_path)) as server:
+        stale = StaleOnce(server)
+        server.executor = stale  # read at each request by the handler below
+        u = server.urls
+        client = await SomaClient(u.rpc_url, faucet_url=u.faucet_url)
+        kp = Keypair.generate()
+        await client.request_faucet(kp.address())
+        await client.request_faucet(kp.address())
+        # create_model names no coin besides the gas, which the retry picks afresh (pay_coins would
+        # not recover: its paying coin is chosen once, outside the client's retry loop)
+        model_id = await within(client.create_model(kp, commission_rate=0))
+        assert (await sim_of(server).get_model(model_id)).owner == addr(kp.address())
+        assert len(stale.seen) == 2 and "is not available for consumption" in stale.seen[0] and stale.seen[1] == "ok"

@@ -60,6 +60,10 @@ from soma_ray.storage import StorageError, fetch_url
 T = TypeVar("T")
 SYSTEM = "0x0"  # sender of system transactions (genesis, faucet, epoch change)
 MAX_MERGE = 256  # coins merged per call, as the SDK's merge_coins
+# The sim's own transactions that take the system state as an input (as the chain's kinds do).
+SYSTEM_STATE_KINDS = frozenset(
+    {"CreateModel", "CommitModel", "RevealModel", "AddStakeToModel", "DeactivateModel", "SubmitData", "ClaimRewards"}
+)
 
 
 class SimChain(Chain):
@@ -131,6 +135,8 @@ class SimChain(Chain):
                 else:
                     gas = coins[0].id
                     ctx.snapshot(gas)
+                    if kind in SYSTEM_STATE_KINDS:  # a shared input, written even if the body fails
+                        ctx.snapshot(SYSTEM_STATE_ID)
                     if coins[0].balance < params.base_fee:
                         failure = gas_too_small(conn, ctx, state, coins[0])
                     else:

@@ -246,6 +246,10 @@ async def test_the_whole_game_through_the_unmodified_client(net: LocalnetServer,
     with pytest.raises(RuntimeError, match="NotFound"):
         await client.get_object(target.id)
     await check_objects(client, sim, effects)
+    claimer_balance = await sim.balance(addr(claimer.address()))
+    with pytest.raises(RuntimeError, match=r"Failure \{ error: InputObjectDeleted \}"):
+        await within(client.claim_rewards(claimer, target.id))  # claimed already: the target is gone
+    assert await sim.balance(addr(claimer.address())) == claimer_balance - params.base_fee
 
     # add_stake_to_model: from a coin the client picks, to an active model (counted next epoch)
     stake = 0.5

@@ -361,6 +361,13 @@ async def test_refused_transactions_change_nothing(net: LocalnetServer, client: 
     ghost = ObjectRef(bytes([7]) * 32, 1, bytes(32))
     with pytest.raises(RuntimeError, match=r"NotFound.*Could not find the referenced object 0x0707"):
         await within(client.execute_transaction(kp.sign(pay(kp, ghost, to, 1000).encode())))
+    # the right version with another digest, and a version the coin has not reached
+    wrong = ObjectRef(gas.object_id, gas.version, bytes(32))
+    with pytest.raises(RuntimeError, match=r"InvalidArgument.*Invalid Object digest for object 0x"):
+        await within(client.execute_transaction(kp.sign(pay(kp, wrong, to, 1000).encode())))
+    ahead = ObjectRef(gas.object_id, gas.version + 5, gas.digest)
+    with pytest.raises(RuntimeError, match=rf"NotFound.*at version Some\(Version\({gas.version + 5}\)\)"):
+        await within(client.execute_transaction(kp.sign(pay(kp, ahead, to, 1000).encode())))
     assert ledger(sim) == before
 
     # executed once …

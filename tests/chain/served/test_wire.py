@@ -133,3 +133,52 @@ async def test_a_network_keeps_its_blob_url(tmp_path: Path) -> None:
     port = int(blob_url.rsplit(":", 1)[1])
     async with LocalnetServer(settings.model_copy(update={"blob_port": port})) as again:
         assert again.urls.blob_url == blob_url
+
+
+# -- transactions as the client sends them -----------------------------------------------------
+
+
+def test_transaction_fields_rebuild_the_signed_bcs() -> None:
+    """The traps of §13.3: URL text as received, tensor shapes, PayCoins amounts always Some, an
+    optional amount None only when absent, missing fields named."""
+    from soma_ray.chain.served.transactions import BadTransaction, transaction_from_proto
+    from soma_ray.protocol.wire import transaction as kinds
+
+    m = rpc()
+    ref = m.ObjectReference(object_id="ab" * 32, version=3, digest="1" * 32)
+    sender = "0x" + "cd" * 32
+
+    def tx(kind: object) -> object:
+        return m.Transaction(digest="x", kind=kind, sender=sender, gas_payment=[ref])
+
+    pay = transaction_from_proto(tx(m.TransactionKind(pay_coins=m.PayCoins(coins=[ref], recipients=[sender]))))
+    assert isinstance(pay.kind, kinds.PayCoins) and pay.kind.amounts == ()  # Some(vec![]), not None
+    whole = transaction_from_proto(tx(m.TransactionKind(transfer_coin=m.TransferCoin(coin=ref, recipient=sender))))
+    zero = transaction_from_proto(tx(m.TransactionKind(transfer_coin=m.TransferCoin(coin=ref, amount=0, recipient=sender))))
+    assert isinstance(whole.kind, kinds.TransferCoin) and whole.kind.amount is None
+    assert isinstance(zero.kind, kinds.TransferCoin) and zero.kind.amount == 0
+    assert whole.encode() != zero.encode()
+
+    manifest = m.Manifest(v1=m.ManifestV1(url="http://Example.com", metadata=m.Metadata(v1=m.MetadataV1(checksum=bytes(32), size=5))))
+    submit = m.SubmitData(
+        target_id="0x" + "01" * 32, data_manifest=m.SubmissionManifest(manifest=manifest), model_id="0x" + "02" * 32,
+        embedding=[0.5, -1.0], distance_score=0.25, loss_score=[2.0], bond_coin=ref,
+    )
+    decoded = transaction_from_proto(tx(m.TransactionKind(submit_data=submit)))
+    assert isinstance(decoded.kind, kinds.SubmitData)
+    assert decoded.kind.data_manifest.url == "http://Example.com"  # kept exactly as received
+    assert decoded.kind.embedding.shape == (2,) and decoded.kind.distance_score.shape == (1,)
+    assert decoded.kind.loss_score.values() == [2.0]
+
+    submit.ClearField("bond_coin")
+    with pytest.raises(BadTransaction, match="missing transaction.kind.submit_data.bond_coin"):
+        transaction_from_proto(tx(m.TransactionKind(submit_data=submit)))
+    with pytest.raises(BadTransaction, match="missing transaction.kind"):
+        transaction_from_proto(m.Transaction(sender=sender))
+    bad_url = m.Manifest(v1=m.ManifestV1(url="relative/path", metadata=m.Metadata(v1=m.MetadataV1(checksum=bytes(32), size=5))))
+    commit = m.CommitModel(
+        model_id="0x" + "02" * 32, manifest=bad_url, weights_commitment=bytes(32), embedding_commitment=bytes(32),
+        decryption_key_commitment=bytes(32),
+    )
+    with pytest.raises(BadTransaction, match="not an absolute URL"):
+        transaction_from_proto(tx(m.TransactionKind(commit_model=commit)))

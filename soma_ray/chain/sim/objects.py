@@ -27,12 +27,11 @@ import numpy as np
 
 from soma_ray.protocol.commitments import blake2b256
 from soma_ray.protocol.wire.base import Manifest, SomaTensor, parse_address
-from soma_ray.protocol.wire.digests import from_base58, object_digest
+from soma_ray.protocol.wire.digests import from_base58
 from soma_ray.protocol.wire.objects import (
     AddressOwner,
     Object,
     ObjectType,
-    Owner,
     SharedOwner,
     StakedSoma,
     Target,
@@ -210,11 +209,3 @@ def deleted_version(conn: sqlite3.Connection, object_id: str) -> int | None:
     """The version at which a deleted object was deleted (None if it was never deleted)."""
     row = conn.execute("SELECT version FROM tombstones WHERE id = ?", (object_id,)).fetchone()
     return None if row is None else int(row["version"])
-
-
-def digest_of(obj: Object) -> bytes:
-    return object_digest(obj)
-
-
-def owner_of(obj: Object) -> Owner:
-    return obj.owner

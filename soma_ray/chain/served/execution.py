@@ -222,7 +222,7 @@ def status_message(effects: Effects) -> Any:
     kinds = m.ExecutionError.ExecutionErrorKind
     error = m.ExecutionError()
     enum_name = _enum_name(name)
-    if name in _OTHER_TEXTS or enum_name not in kinds.keys():
+    if name in _OTHER_TEXTS or enum_name not in kinds.DESCRIPTOR.values_by_name:
         error.kind = kinds.Value("OTHER_ERROR")
         error.other_error = _OTHER_TEXTS.get(name) or f"{name}{f': {detail}' if detail else ''}"
         error.description = error.other_error

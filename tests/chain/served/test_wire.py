@@ -182,3 +182,31 @@ def test_transaction_fields_rebuild_the_signed_bcs() -> None:
     )
     with pytest.raises(BadTransaction, match="not an absolute URL"):
         transaction_from_proto(tx(m.TransactionKind(commit_model=commit)))
+
+
+def test_failures_carry_the_details_the_client_parses() -> None:
+    from soma_ray.chain.served.execution import status_message
+    from soma_ray.chain.sim.execute import Effects
+    from soma_ray.protocol.fees import FeeParts
+
+    def status(name: str, detail: str | None) -> object:
+        effects = Effects(
+            digest=bytes(32), kind="SubmitData", sender="0x1", epoch=0, ok=False, error=name, error_detail=detail,
+            fee=FeeParts(base=1), lamport=2, changes=(), gas_object=None, balance_changes=(),
+        )
+        return status_message(effects)
+
+    kinds = rpc().ExecutionError.ExecutionErrorKind
+    bond = status("InsufficientBond", "required: 650, provided: 5")
+    assert not bond.success and bond.error.kind == kinds.Value("INSUFFICIENT_BOND")
+    assert bond.error.other_error == "required=650, provided=5"
+    audit = status("AuditWindowOpen", "fill_epoch: 1, current_epoch: 2; filled in epoch 1, claimable from 3")
+    assert audit.error.kind == kinds.Value("CHALLENGE_WINDOW_OPEN") and audit.error.other_error == "fill_epoch=1, current_epoch=2"
+    invalid = status("ModelInvalidState", "cannot commit a pending model")
+    assert invalid.error.kind == kinds.Value("OTHER_ERROR")
+    assert invalid.error.other_error == "Model in invalid state for this operation"
+    owner = status("InvalidOwnership", "0xab is owned by 0xcd")
+    assert owner.error.kind == kinds.Value("INVALID_OWNERSHIP") and owner.error.object_id == "0xab"
+    args = status("InvalidArguments", "Must provide at least one coin")
+    assert args.error.kind == kinds.Value("INVALID_ARGUMENTS") and args.error.other_error == "Must provide at least one coin"
+    assert status("NotAValidator", None).error.kind == kinds.Value("NOT_A_VALIDATOR")

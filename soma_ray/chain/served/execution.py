@@ -80,37 +80,40 @@ class SignedTransactionExecutor:
 
     async def execute(self, request: Any) -> Any:
         if not request.HasField("transaction"):
-            raise ExecutionRejected(grpc.StatusCode.INVALID_ARGUMENT, "missing transaction")
+            raise _refused(grpc.StatusCode.INVALID_ARGUMENT, "missing transaction", "?")
         message = request.transaction
         try:
             tx = transaction_from_proto(message)
         except BadTransaction as err:
-            raise ExecutionRejected(grpc.StatusCode.INVALID_ARGUMENT, str(err)) from None
+            raise _refused(grpc.StatusCode.INVALID_ARGUMENT, str(err), "a malformed transaction") from None
         tx_bcs = tx.encode()
         digest = transaction_digest(tx_bcs)
         ours = to_base58(digest)
-        kind = type(tx.kind).__name__
-        sender = "0x" + tx.sender.hex()
+        what = f"{type(tx.kind).__name__} from 0x{tx.sender.hex()} ({ours})"
         if not message.HasField("digest"):
-            raise ExecutionRejected(grpc.StatusCode.INVALID_ARGUMENT, "missing transaction.digest")
+            raise _refused(grpc.StatusCode.INVALID_ARGUMENT, "missing transaction.digest", what)
         if message.digest != ours:
-            raise ExecutionRejected(
+            raise _refused(
                 grpc.StatusCode.INVALID_ARGUMENT,
-                f"transaction digest {message.digest} does not match the transaction sent (its digest is {ours})",
+                f"transaction digest {message.digest} does not match the transaction sent (its digest is {ours})", what,
             )
         try:
             verify_transaction(tx_bcs, signatures_from_proto(request.signatures))
         except SignatureError as err:
-            raise ExecutionRejected(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid user signature: {err}") from None
+            raise _refused(grpc.StatusCode.INVALID_ARGUMENT, f"Invalid user signature: {err}", what) from None
         try:
             effects = await self.sim.execute_signed(tx, digest)
         except TransactionRejected as err:
-            log.info("tx %s from %s (%s): refused: %s", kind, sender, ours, err)
-            raise ExecutionRejected(_STATUS.get(err.reason, grpc.StatusCode.INVALID_ARGUMENT), str(err)) from None
+            raise _refused(_STATUS.get(err.reason, grpc.StatusCode.INVALID_ARGUMENT), str(err), what) from None
         outcome = "ok" if effects.ok else f"failed: {effects.error}" + (f" ({effects.error_detail})" if effects.error_detail else "")
-        log.info("tx %s from %s (%s): %s, fee %d", kind, sender, ours, outcome, effects.fee.total)
+        log.info("tx %s: %s, fee %d", what, outcome, effects.fee.total)
         mask = Mask.of(request, "read_mask", EXECUTE_MASK_DEFAULT)
         return rpc().ExecuteTransactionResponse(transaction=executed_transaction(request, effects, mask))
+
+
+def _refused(code: grpc.StatusCode, message: str, what: str) -> ExecutionRejected:
+    log.info("tx %s: refused: %s", what, message)
+    return ExecutionRejected(code, message)
 
 
 # -- the response ------------------------------------------------------------------------------

@@ -153,7 +153,7 @@ async def test_sdk_chain_full_cycle_on_the_served_network(localnet: LocalnetServ
     assert model_id in {m.model_id for m in await sdk.active_models()}
 
     target = (await sdk.all_targets(TargetStatus.OPEN))[0]
-    data = b"cycle data"
+    data = b"cycle data" * 400  # a bond (returned as its own coin) that can pay later fees
     tx = await sdk.submit_data(
         kp, target.id, data=data, data_url="https://example.com/d.bin", model_id=target.model_ids[0],
         embedding=target.embedding, distance_score=0.0, loss_score=[1.0],
@@ -163,12 +163,15 @@ async def test_sdk_chain_full_cycle_on_the_served_network(localnet: LocalnetServ
     await sdk.advance_epoch()
     await sdk.advance_epoch()
     before = await sim.balance(me)
-    tx = await sdk.claim_rewards(kp, target.id)
+    claimer = Keypair.generate()  # its 0.5% is a dust coin: kept away from kp's gas choices
+    await sdk.faucet(claimer.address())
+    tx = await sdk.claim_rewards(claimer, target.id)
     assert tx.ok and target.id in tx.deleted
     with pytest.raises(errors.ObjectNotFound):
         await sdk.get_target(target.id)
     assert await sim.balance(me) > before
 
+    await sdk.merge_coins(kp)  # the client picks gas among its richest coins at random: no dust
     tx = await sdk.add_stake_to_model(kp, model_id, 10**9 // 4)
     assert tx.ok and tx.fee == fee_of(tx.digest)
     tx = await sdk.deactivate_model(kp, model_id)

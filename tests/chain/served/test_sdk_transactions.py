@@ -199,7 +199,9 @@ async def test_the_whole_game_through_the_unmodified_client(net: LocalnetServer,
     targets = await client.get_targets(status="open")
     assert {t.id for t in targets} == {t.id for t in await sim.all_targets(TargetStatus.OPEN)}
     target = targets[0]
-    data = b"data the served network's winner scores " * 8
+    # big enough that the bond, which comes back as a coin of its own, can pay later fees: the client
+    # picks gas at random among the richest coins, and a dust coin would fail with InsufficientGas
+    data = b"data the served network's winner scores " * 100
     data_url = f"{net.urls.blob_url}/data/sample.bin"
     (sim.settings.blob_dir / "data").mkdir(parents=True, exist_ok=True)
     (sim.settings.blob_dir / "data" / "sample.bin").write_bytes(data)
@@ -251,7 +253,12 @@ async def test_the_whole_game_through_the_unmodified_client(net: LocalnetServer,
         await within(client.claim_rewards(claimer, target.id))  # claimed already: the target is gone
     assert await sim.balance(addr(claimer.address())) == claimer_balance - params.base_fee
 
-    # add_stake_to_model: from a coin the client picks, to an active model (counted next epoch)
+    # add_stake_to_model: from a coin the client picks, to an active model (counted next epoch).
+    # The client picks gas at random among its richest coins: merge the small payouts first.
+    coins = await sim.coins(me)
+    effects = await within(client.merge_coins(kp))
+    balance -= check_fee(effects, params, transfer_value_fee(min(c.balance for c in coins), bps))
+    assert await sim.balance(me) == balance
     stake = 0.5
     effects = await within(client.add_stake_to_model(kp, model_id, stake))
     fee = check_fee(effects, params, stake_value_fee(shannons(stake), bps))

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import base58
 import numpy as np
 
+from soma_ray.protocol.wire.base import SomaTensor
+
 
 def blake2b256(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=32).digest()
@@ -19,30 +21,11 @@ def commitment(data: bytes) -> str:
     return base58.b58encode(blake2b256(data)).decode()
 
 
-def _uleb128(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def bcs_tensor(values: Sequence[float] | np.ndarray, shape: Sequence[int] | None = None) -> bytes:
     """BCS(SomaTensor): u8 dtype(0=f32) ‖ ULEB128(4n) ‖ f32 LE × n ‖ ULEB128(ndim) ‖ u64 LE × ndim."""
     arr = np.asarray(values, dtype="<f4").ravel()
-    dims = list(shape) if shape is not None else [arr.size]
-    raw = arr.tobytes()
-    return (
-        b"\x00"
-        + _uleb128(len(raw))
-        + raw
-        + _uleb128(len(dims))
-        + b"".join(struct.pack("<Q", d) for d in dims)
-    )
+    dims = tuple(shape) if shape is not None else (arr.size,)
+    return SomaTensor(arr.tobytes(), dims).encode()
 
 
 def embedding_commitment(embedding: Sequence[float] | np.ndarray) -> str:

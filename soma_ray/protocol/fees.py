@@ -6,12 +6,34 @@ A transaction pays `base_fee` (even when it fails), `write_object_fee` per objec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from soma_ray.protocol.constants import BPS, ProtocolParams, bps_mul
+
+
+@dataclass(frozen=True)
+class FeeParts:
+    """A transaction's fee as the chain reports it (`TransactionFee{base_fee, operation_fee,
+    value_fee, total_fee}` in the effects): the base fee, the write fee of the objects written
+    (`operation_fee`) and the value fee."""
+
+    base: int = 0
+    operation: int = 0
+    value: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.base + self.operation + self.value
+
+
+def transaction_fee_parts(params: ProtocolParams, written_objects: int, value_fee: int) -> FeeParts:
+    """The parts of `transaction_fee`: base fee, write fee per written object, value fee."""
+    return FeeParts(params.base_fee, params.write_object_fee * written_objects, value_fee)
 
 
 def transaction_fee(params: ProtocolParams, written_objects: int, value_fee: int) -> int:
     """What a successful transaction pays: base fee + write fee per written object + value fee."""
-    return params.base_fee + params.write_object_fee * written_objects + value_fee
+    return transaction_fee_parts(params, written_objects, value_fee).total
 
 
 def failed_transaction_fee(params: ProtocolParams, gas_balance: int) -> int:

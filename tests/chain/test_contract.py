@@ -1,8 +1,9 @@
 """The `Chain` contract, run against every chain we can reach.
 
-Always the simulated network (a fresh `SimChain` in tmp_path); also a real network through
-`SdkChain` when `SOMA_RPC_URL` is set (`SOMA_FAUCET_URL` and `SOMA_ADMIN_URL` unlock the tests
-that need funds or a forced epoch change, e.g. a localnet).
+Always the simulated network (a fresh `SimChain` in tmp_path) and `SdkChain` over the same kind of
+network served in-process behind SOMA's wire protocol (`soma_ray.chain.served`, free ports); also a
+real network through `SdkChain` when `SOMA_RPC_URL` is set (`SOMA_FAUCET_URL` and `SOMA_ADMIN_URL`
+unlock the tests that need funds or a forced epoch change, e.g. a localnet).
 """
 
 from __future__ import annotations
@@ -25,10 +26,7 @@ RPC_URL = os.environ.get("SOMA_RPC_URL")
 FAUCET_URL = os.environ.get("SOMA_FAUCET_URL")
 ADMIN_URL = os.environ.get("SOMA_ADMIN_URL")
 
-CHAINS = [
-    "sim",
-    pytest.param("sdk", marks=pytest.mark.skipif(not RPC_URL, reason="set SOMA_RPC_URL to run against a network")),
-]
+CHAINS = ["sim", "served", *(["sdk"] if RPC_URL else [])]
 
 
 def _norm(address: str) -> str:
@@ -47,6 +45,16 @@ async def chain(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         return
     from soma_ray.chain.sdk import SdkChain
 
+    if request.param == "served":
+        from soma_ray.chain.served import LocalnetServer
+        from tests.chain.served.kit import served_settings
+
+        async with LocalnetServer(served_settings(tmp_path)) as server:
+            u = server.urls
+            served = await SdkChain.connect(rpc_url=u.rpc_url, faucet_url=u.faucet_url, admin_url=u.admin_url)
+            yield served
+            await served.close()
+        return
     sdk = await SdkChain.connect(rpc_url=RPC_URL, faucet_url=FAUCET_URL, admin_url=ADMIN_URL)
     sdk.has_faucet = FAUCET_URL is not None  # type: ignore[attr-defined]
     sdk.has_admin = ADMIN_URL is not None  # type: ignore[attr-defined]

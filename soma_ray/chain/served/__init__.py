@@ -3,7 +3,8 @@
 The official soma-sdk client, our `SdkChain` and the quickstart scripts run against it unchanged
 (protocol.md §13): `server.LocalnetServer` serves a `SimChain`'s SQLite file as a fullnode RPC
 (gRPC + protobuf, messages generated at run time from `proto/`), a faucet, an admin and a
-scoring service (gRPC + BCS) and an HTTP server of the network's blobs.
+scoring service (gRPC + BCS) and an HTTP server of the network's blobs. Signed transactions are
+checked and executed on the same network (`execution`, `chain.sim.execute`).
 
 Importing this package loads only its settings (`config.LocalnetSettings`); grpc and the
 generated messages load when a server starts.

@@ -56,7 +56,9 @@ class Fullnode:
         mask = views.Mask.of(request, "read_mask", ("object_id", "version", "digest"))
         obj = await self.read(lambda c, s: views.get_object(c, request.object_id))
         if request.HasField("version") and request.version != obj.version:
-            raise views.NotFound(f"object {obj.object_id} at version {request.version} not found (only the latest is kept)")
+            raise views.NotFound(
+                f"object {request.object_id} at version {request.version} not found (only the latest is kept)"
+            )
         return rpc().GetObjectResponse(object=views.object_message(obj, mask))
 
     async def get_epoch(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -117,8 +119,10 @@ class Fullnode:
         The response headers go out at once: soma-sdk opens this stream and waits for it before it
         sends the transaction whose checkpoint it then waits for (§13.3).
         """
-        await context.send_initial_metadata(())
+        # The cursor is taken before the headers go out: a transaction the client sends once it
+        # has them is then always after the cursor.
         cursor = await self.read(lambda c, s: views.latest_checkpoint(c))
+        await context.send_initial_metadata(())
         m = rpc()
         while True:
             news = await self.read(functools.partial(_checkpoints_after, after=cursor))

@@ -1,6 +1,6 @@
 """The soma.rpc protobuf messages, generated at run time from our own `.proto` files.
 
-`rpc()` compiles `proto/system_state.proto` and `proto/services.proto` with grpcio-tools in
+`rpc()` compiles the `.proto` files of `proto/` (`PROTOS`) with grpcio-tools in
 memory on first use (`grpc.protos`, about 0.1 s) and returns their messages by
 name, so nothing generated is written to disk or committed and a fresh clone works after
 `pip install -e .`. Start-up stays light: nothing here runs until the served network does.
@@ -18,7 +18,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-PROTOS = ("soma_ray/chain/served/proto/system_state.proto", "soma_ray/chain/served/proto/services.proto")
+PROTOS = (
+    "soma_ray/chain/served/proto/system_state.proto",
+    "soma_ray/chain/served/proto/transaction.proto",
+    "soma_ray/chain/served/proto/services.proto",
+)
 _ROOT = str(Path(__file__).resolve().parents[3])
 _lock = threading.Lock()
 _messages: Messages | None = None

@@ -10,7 +10,9 @@ use), on the ports of `soma start localnet` (protocol.md §13):
 - the network's blobs over HTTP (`blob_port`, 9126): model weights, so manifest URLs resolve.
 
 Every service binds `settings.host` (127.0.0.1 by default). Port 0 picks a free port; the bound
-URLs are in `urls` once started. One log line per faucet, epoch change, score and transaction.
+URLs are in `urls` once started. Signed transactions are executed on the same network
+(`execution.SignedTransactionExecutor`, unless another `executor` is given). One log line per
+faucet, epoch change, score and transaction.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ import grpc
 from soma_ray.chain.errors import ChainError
 from soma_ray.chain.served import tools
 from soma_ray.chain.served.config import LocalnetSettings
-from soma_ray.chain.served.execution import TransactionExecutor, execution_handler
+from soma_ray.chain.served.execution import SignedTransactionExecutor, TransactionExecutor, execution_handler
 from soma_ray.chain.served.faults import FaultInjector
 from soma_ray.chain.served.fullnode import Fullnode
+from soma_ray.chain.sim.objects import load_object
 from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.sim.store import connect, load_state
 from soma_ray.chain.types import TargetStatus
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
+from soma_ray.protocol.wire.digests import to_base58
 from soma_ray.storage import BlobHTTPServer, StorageError
 
 log = logging.getLogger("soma_ray.localnet")
@@ -121,7 +125,7 @@ class LocalnetServer:
             self.scorer = self.scorer_factory(ArchitectureSettings.model_validate(state["architecture"]))
 
         fullnode = Fullnode(self.sim_settings.db_path, chain=s.chain_name)
-        rpc_port = self._serve("RPC", s.rpc_port, [*fullnode.handlers(), execution_handler(self.executor)])
+        rpc_port = self._serve("RPC", s.rpc_port, [*fullnode.handlers(), execution_handler(_CurrentExecutor(self))])
         faucet_port = self._serve("faucet", s.faucet_port, [self._faucet_handler()])
         scoring_port = self._serve("scoring", s.scoring_port, [self._scoring_handler()])
         admin_port = self._serve("admin", s.admin_port, [self._admin_handler()])
@@ -207,10 +211,8 @@ class LocalnetServer:
         try:
             found = {}
             for coin_id in coin_ids:
-                row = conn.execute(
-                    "SELECT t.digest FROM coins c JOIN txs t ON t.seq = c.version WHERE c.id = ?", (coin_id,)
-                ).fetchone()
-                found[coin_id] = str(row["digest"]) if row else ""
+                obj = load_object(conn, coin_id)
+                found[coin_id] = to_base58(obj.previous_transaction) if obj is not None else ""
             return found
         finally:
             conn.close()
@@ -261,6 +263,22 @@ class LocalnetServer:
                 health, request_deserializer=tools.decode_empty, response_serializer=tools.encode_health,
             ),
         })
+
+
+class _CurrentExecutor:
+    """The server's `executor` at the time of each request (the signed-transaction executor over
+    the served sim unless one was given)."""
+
+    def __init__(self, server: LocalnetServer) -> None:
+        self.server = server
+        self.default: SignedTransactionExecutor | None = None
+
+    async def execute(self, request: Any) -> Any:
+        if self.server.executor is not None:
+            return await self.server.executor.execute(request)
+        if self.default is None:
+            self.default = SignedTransactionExecutor(self.server.sim)
+        return await self.default.execute(request)
 
 
 def _guarded(fn: Callable[[Any, grpc.aio.ServicerContext], Any]) -> Callable[[Any, grpc.aio.ServicerContext], Any]:

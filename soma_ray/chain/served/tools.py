@@ -17,7 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
-from soma_ray.chain.served.bcs import BcsError, Reader, Writer
+from soma_ray.protocol.wire import bcs
+from soma_ray.protocol.wire.bcs import BcsError, Reader, decode_all
 
 FAUCET_SERVICE = "faucet.Faucet"
 ADMIN_SERVICE = "admin.Admin"
@@ -41,29 +42,26 @@ class GasResponse:
 
 def decode_gas_request(data: bytes) -> str:
     """GasRequest{recipient: String} → the recipient."""
-    reader = Reader(data)
-    recipient = reader.string()
-    reader.finish()
-    return recipient
+    return decode_all(data, Reader.string)
 
 
 def encode_gas_request(recipient: str) -> bytes:
-    return bytes(Writer().string(recipient))
+    return bcs.string(recipient)
 
 
 def encode_gas_response(response: GasResponse) -> bytes:
-    def coin(w: Writer, c: GasCoinInfo) -> None:
-        w.u64(c.amount).string(c.id).string(c.transfer_tx_digest)
+    def coin(c: GasCoinInfo) -> bytes:
+        return bcs.u64(c.amount) + bcs.string(c.id) + bcs.string(c.transfer_tx_digest)
 
-    return bytes(Writer().string(response.status).seq(response.coins_sent, coin))
+    return bcs.string(response.status) + bcs.vector(response.coins_sent, coin)
 
 
 def decode_gas_response(data: bytes) -> GasResponse:
-    reader = Reader(data)
-    status = reader.string()
-    coins = reader.seq(lambda r: GasCoinInfo(r.u64(), r.string(), r.string()))
-    reader.finish()
-    return GasResponse(status, coins)
+    def read(reader: Reader) -> GasResponse:
+        status = reader.string()
+        return GasResponse(status, reader.vector(lambda r: GasCoinInfo(r.u64(), r.string(), r.string())))
+
+    return decode_all(data, read)
 
 
 # -- admin -------------------------------------------------------------------------------------
@@ -76,14 +74,11 @@ def decode_empty(data: bytes) -> None:
 
 def encode_epoch(epoch: int) -> bytes:
     """AdvanceEpochResponse{epoch: u64}."""
-    return bytes(Writer().u64(epoch))
+    return bcs.u64(epoch)
 
 
 def decode_epoch(data: bytes) -> int:
-    reader = Reader(data)
-    epoch = reader.u64()
-    reader.finish()
-    return epoch
+    return decode_all(data, Reader.u64)
 
 
 # -- scoring -----------------------------------------------------------------------------------
@@ -126,41 +121,46 @@ class ScoreResponse:
 
 
 def decode_score_request(data: bytes) -> ScoreRequest:
-    reader = Reader(data)
-    data_url, checksum, size = reader.string(), reader.string(), reader.u64()
-    manifests = reader.seq(lambda r: ManifestInput(r.string(), r.string(), r.u64(), r.option(Reader.string)))
-    embedding = _f32_list(reader.seq(Reader.u32))
-    seed = reader.u64()
-    reader.finish()
-    return ScoreRequest(data_url, checksum, size, manifests, embedding, seed)
+    def read(reader: Reader) -> ScoreRequest:
+        data_url, checksum, size = reader.string(), reader.string(), reader.u64()
+        manifests = reader.vector(lambda r: ManifestInput(r.string(), r.string(), r.u64(), r.option(Reader.string)))
+        embedding = _f32_list(reader.vector(Reader.u32))
+        return ScoreRequest(data_url, checksum, size, manifests, embedding, reader.u64())
+
+    return decode_all(data, read)
+
+
+def _u32s(values: list[float]) -> bytes:
+    return bcs.vector(_bits(values), bcs.u32)
 
 
 def encode_score_request(request: ScoreRequest) -> bytes:
-    def manifest(w: Writer, m: ManifestInput) -> None:
-        w.string(m.url).string(m.checksum).u64(m.size).option(m.decryption_key, Writer.string)
+    def manifest(m: ManifestInput) -> bytes:
+        return bcs.string(m.url) + bcs.string(m.checksum) + bcs.u64(m.size) + bcs.option(m.decryption_key, bcs.string)
 
-    w = Writer().string(request.data_url).string(request.data_checksum).u64(request.data_size)
-    w.seq(request.model_manifests, manifest).seq(_bits(request.target_embedding), Writer.u32).u64(request.seed)
-    return bytes(w)
+    return (
+        bcs.string(request.data_url) + bcs.string(request.data_checksum) + bcs.u64(request.data_size)
+        + bcs.vector(request.model_manifests, manifest) + _u32s(request.target_embedding) + bcs.u64(request.seed)
+    )
 
 
 def encode_score_response(response: ScoreResponse) -> bytes:
-    w = Writer().u64(response.winner)
-    for values in (response.loss_score, response.embedding, response.distance):
-        w.seq(_bits(values), Writer.u32)
-    return bytes(w)
+    return bcs.u64(response.winner) + b"".join(
+        _u32s(values) for values in (response.loss_score, response.embedding, response.distance)
+    )
 
 
 def decode_score_response(data: bytes) -> ScoreResponse:
-    reader = Reader(data)
-    winner = reader.u64()
-    loss, embedding, distance = (_f32_list(reader.seq(Reader.u32)) for _ in range(3))
-    reader.finish()
-    return ScoreResponse(winner, loss, embedding, distance)
+    def read(reader: Reader) -> ScoreResponse:
+        winner = reader.u64()
+        loss, embedding, distance = (_f32_list(reader.vector(Reader.u32)) for _ in range(3))
+        return ScoreResponse(winner, loss, embedding, distance)
+
+    return decode_all(data, read)
 
 
 def encode_health(ok: bool) -> bytes:
-    return bytes(Writer().boolean(ok))
+    return bcs.boolean(ok)
 
 
 class ScoreRejected(ValueError):

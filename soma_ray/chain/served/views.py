@@ -25,22 +25,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from soma_ray.chain.base import MAX_PAGE
 from soma_ray.chain.served.messages import rpc
-from soma_ray.chain.served.objects import (
-    TARGET_INITIAL_SHARED_VERSION,
-    ObjectType,
-    OwnerKind,
-    WireObject,
-    coin_contents,
-    target_contents,
-)
+from soma_ray.chain.sim.objects import TYPE_NAMES, coin_object, load_object, pool_id, staked_object
 from soma_ray.chain.sim.targets import status_clause, virtual_status
 from soma_ray.chain.types import TargetStatus
-from soma_ray.protocol.commitments import blake2b256, canonical_address, decode_key
+from soma_ray.protocol.commitments import canonical_address, decode_key
+from soma_ray.protocol.wire.base import address_hex
+from soma_ray.protocol.wire.digests import object_digest, to_base58
+from soma_ray.protocol.wire.objects import AddressOwner, Object, ObjectType, Owner, SharedOwner
 
 DEFAULT_TARGET_PAGE = 100
 DEFAULT_OBJECT_PAGE = 50
 MAX_PAGE_BYTES = 512 * 1024  # the RPC cuts a page at 512 KiB (§3.4)
-POOL_ID_SEED = b"soma-ray/sim/staking-pool"
 
 # Default read masks of the upstream RPC when a request sends none.
 TARGET_MASK_DEFAULT = ("id", "status", "generation_epoch", "reward_pool")
@@ -215,11 +210,6 @@ def system_state(conn: sqlite3.Connection, state: dict[str, Any]) -> Any:
     )
 
 
-def pool_id(model_id: str) -> str:
-    """The id shown for a model's staking pool (the sim keeps no pool objects; a fixed derivation)."""
-    return "0x" + blake2b256(POOL_ID_SEED + bytes.fromhex(model_id.removeprefix("0x"))).hex()
-
-
 def _b58_bytes(text: str) -> bytes:
     return bytes(base58.b58decode(text))
 
@@ -291,39 +281,6 @@ def model_registry(conn: sqlite3.Connection, state: dict[str, Any]) -> Any:
 # -- objects -----------------------------------------------------------------------------------
 
 
-def _digest_of_tx(conn: sqlite3.Connection, seq: int) -> str:
-    row = conn.execute("SELECT digest FROM txs WHERE seq = ?", (seq,)).fetchone()
-    if row is None or row["digest"] is None:
-        raise NotFound(f"transaction {seq} not found")
-    return str(row["digest"])
-
-
-def _coin(conn: sqlite3.Connection, row: sqlite3.Row) -> WireObject:
-    return WireObject(
-        object_id=str(row["id"]),
-        version=int(row["version"]),
-        object_type=ObjectType.Coin,
-        owner_kind=OwnerKind.ADDRESS,
-        owner=str(row["owner"]),
-        contents=coin_contents(int(row["balance"])),
-        previous_transaction=_digest_of_tx(conn, int(row["version"])),
-    )
-
-
-def _target(conn: sqlite3.Connection, row: sqlite3.Row) -> WireObject:
-    # The sim does not version targets: they read as created at the shared start version by genesis.
-    return WireObject(
-        object_id=str(row["id"]),
-        version=TARGET_INITIAL_SHARED_VERSION,
-        object_type=ObjectType.Target,
-        owner_kind=OwnerKind.SHARED,
-        owner=None,
-        contents=target_contents(row),
-        previous_transaction=_digest_of_tx(conn, 1),
-        initial_shared_version=TARGET_INITIAL_SHARED_VERSION,
-    )
-
-
 def parse_id(text: str, what: str) -> str:
     try:
         return canonical_address(text)
@@ -331,39 +288,44 @@ def parse_id(text: str, what: str) -> str:
         raise BadRequest(f"invalid {what}: {text!r}") from None
 
 
-def get_object(conn: sqlite3.Connection, object_id: str) -> WireObject:
+SERVED_TYPES = (ObjectType.COIN, ObjectType.STAKED_SOMA, ObjectType.TARGET)
+"""What GetObject shows: the system state has no contents here (see chain.sim.objects)."""
+
+
+def get_object(conn: sqlite3.Connection, object_id: str) -> Object:
+    """The object at its current version, as the executor checks it (chain.sim.objects)."""
     oid = parse_id(object_id, "object_id")
-    row = conn.execute("SELECT * FROM coins WHERE id = ?", (oid,)).fetchone()
-    if row is not None:
-        return _coin(conn, row)
-    row = conn.execute("SELECT * FROM targets WHERE id = ?", (oid,)).fetchone()
-    if row is not None:
-        return _target(conn, row)
-    raise NotFound(f"object {oid} not found")
+    obj = load_object(conn, oid)
+    if obj is None or obj.object_type not in SERVED_TYPES:
+        raise NotFound(f"object {oid} not found")
+    return obj
 
 
-def object_message(obj: WireObject, mask: Mask) -> Any:
+def owner_message(owner: Owner) -> Any:
     m = rpc()
-    message = m.Object()
+    if isinstance(owner, AddressOwner):
+        return m.Owner(kind=m.Owner.ADDRESS, address=address_hex(owner.address))
+    if isinstance(owner, SharedOwner):
+        return m.Owner(kind=m.Owner.SHARED, version=owner.initial_shared_version)
+    return m.Owner(kind=m.Owner.IMMUTABLE)
+
+
+def object_message(obj: Object, mask: Mask) -> Any:
+    message = rpc().Object()
     if mask.wants("object_id"):
-        message.object_id = obj.object_id
+        message.object_id = address_hex(obj.object_id)
     if mask.wants("version"):
         message.version = obj.version
     if mask.wants("digest"):
-        message.digest = obj.digest
+        message.digest = to_base58(object_digest(obj))
     if mask.wants("owner"):
-        if obj.owner_kind is OwnerKind.ADDRESS:
-            message.owner.CopyFrom(m.Owner(kind=m.Owner.ADDRESS, address=obj.owner))
-        elif obj.owner_kind is OwnerKind.SHARED:
-            message.owner.CopyFrom(m.Owner(kind=m.Owner.SHARED, version=obj.initial_shared_version))
-        else:
-            message.owner.CopyFrom(m.Owner(kind=m.Owner.IMMUTABLE))
+        message.owner.CopyFrom(owner_message(obj.owner))
     if mask.wants("object_type"):
-        message.object_type = obj.object_type.name
+        message.object_type = TYPE_NAMES[obj.object_type]
     if mask.wants("contents"):
         message.contents = obj.contents
     if mask.wants("previous_transaction"):
-        message.previous_transaction = obj.previous_transaction
+        message.previous_transaction = to_base58(obj.previous_transaction)
     return message
 
 
@@ -374,21 +336,30 @@ def balance(conn: sqlite3.Connection, owner: str) -> int:
 
 def owned_objects(
     conn: sqlite3.Connection, owner: str, object_type: str | None, page_size: int | None, page_token: bytes | None
-) -> tuple[list[WireObject], bytes | None]:
-    """One page of the owner's objects, by id. Coins only: the sim's StakedSoma records carry no
-    object versions, so they are not listed yet."""
+) -> tuple[list[Object], bytes | None]:
+    """One page of the owner's objects (coins and StakedSoma), by id."""
     address = parse_id(owner, "owner")
-    if object_type is not None and object_type not in ObjectType.__members__:
+    names = {name: t for t, name in TYPE_NAMES.items()}
+    if object_type is not None and object_type not in names:
         raise BadRequest(f"invalid object_type: Unknown object type: {object_type}")
     size = DEFAULT_OBJECT_PAGE if not page_size else max(1, min(int(page_size), MAX_PAGE))
     after = _token_id(page_token)
-    if object_type not in (None, ObjectType.Coin.name):
+    wanted = {ObjectType.COIN, ObjectType.STAKED_SOMA} if object_type is None else {names[object_type]}
+    parts, args = [], []
+    if ObjectType.COIN in wanted:
+        parts.append("SELECT id, 'coins' AS tbl FROM coins WHERE owner = ? AND id > ?")
+        args += [address, after]
+    if ObjectType.STAKED_SOMA in wanted:
+        parts.append("SELECT id, 'staked' AS tbl FROM staked WHERE owner = ? AND id > ?")
+        args += [address, after]
+    if not parts:
         return [], None
-    rows = conn.execute(
-        "SELECT * FROM coins WHERE owner = ? AND id > ? ORDER BY id LIMIT ?", (address, after, size + 1)
-    ).fetchall()
-    objects = [_coin(conn, r) for r in rows[:size]]
-    token = bytes.fromhex(objects[-1].object_id[2:]) if len(rows) > size else None
+    rows = conn.execute(f"{' UNION ALL '.join(parts)} ORDER BY id LIMIT ?", [*args, size + 1]).fetchall()
+    objects = []
+    for row in rows[:size]:
+        full = conn.execute(f"SELECT * FROM {row['tbl']} WHERE id = ?", (row["id"],)).fetchone()
+        objects.append(coin_object(conn, full) if row["tbl"] == "coins" else staked_object(conn, full))
+    token = objects[-1].object_id if len(rows) > size else None
     return objects, token
 
 

@@ -12,7 +12,14 @@ import sqlite3
 from typing import Any
 
 from soma_ray.chain import errors
-from soma_ray.chain.sim.store import SYSTEM_STATE_ID, TxContext, f32_blob, get_coin, set_coin_balance
+from soma_ray.chain.sim.store import (
+    SYSTEM_STATE_ID,
+    TxContext,
+    delete_coin,
+    f32_blob,
+    get_coin,
+    set_coin_balance,
+)
 from soma_ray.protocol.commitments import commitment, decryption_key_commitment, embedding_commitment
 from soma_ray.protocol.constants import MAX_COMMISSION_BPS, ProtocolParams
 from soma_ray.protocol.fees import stake_value_fee, transaction_fee
@@ -99,6 +106,34 @@ def commit_model(
     embedding: Any,
 ) -> None:
     """Only commitments reach the chain; the key itself stays with the trainer until reveal."""
+    commit_commitments(
+        conn,
+        ctx,
+        state,
+        model_id=model_id,
+        weights_url=weights_url,
+        checksum=commitment(encrypted_weights),
+        size=len(encrypted_weights),
+        weights_commitment=commitment(encrypted_weights),
+        embedding_commitment=embedding_commitment(embedding),
+        decryption_key_commitment=decryption_key_commitment(decryption_key),
+    )
+
+
+def commit_commitments(
+    conn: sqlite3.Connection,
+    ctx: TxContext,
+    state: dict[str, Any],
+    *,
+    model_id: str,
+    weights_url: str,
+    checksum: str,
+    size: int,
+    weights_commitment: str,
+    embedding_commitment: str,
+    decryption_key_commitment: str,
+) -> None:
+    """CommitModel as it travels (§5, §2.3): a manifest and three commitments (base58 digests)."""
     row = _model_row(conn, model_id)
     if row["status"] not in ("created", "active"):
         raise errors.ModelInvalidState(detail=f"cannot commit a {row['status']} model")
@@ -106,11 +141,11 @@ def commit_model(
     commit = json.dumps(
         {
             "url": weights_url,
-            "checksum": commitment(encrypted_weights),
-            "size": len(encrypted_weights),
-            "weights": commitment(encrypted_weights),
-            "embedding": embedding_commitment(embedding),
-            "decryption_key": decryption_key_commitment(decryption_key),
+            "checksum": checksum,
+            "size": size,
+            "weights": weights_commitment,
+            "embedding": embedding_commitment,
+            "decryption_key": decryption_key_commitment,
             "commit_epoch": state["epoch"],
         },
         sort_keys=True,
@@ -177,19 +212,51 @@ def add_stake(
     gas_coin: str,
     *,
     model_id: str,
-    amount: int,
+    amount: int | None,
+    coin: str | None = None,
 ) -> None:
-    ctx.value_fee += stake_value_fee(amount, state["value_fee_bps"])
-    _take_from_gas(conn, ctx, params, gas_coin, amount, writes=2)
-    if amount <= 0:
+    """AddStakeToModel: `amount` from `coin` (the gas coin when None); `amount=None` stakes the
+    whole coin (a coin other than the gas coin)."""
+    coin_id = gas_coin if coin is None else coin
+    source = get_coin(conn, coin_id)
+    if source is None or source.owner != ctx.sender:
+        raise errors.InvalidOwnership(detail=f"{coin_id} is not a coin of {ctx.sender}")
+    if amount is None and coin_id == gas_coin:
+        raise errors.InvalidArguments(
+            detail="the simulated network cannot stake the whole gas coin: name an amount or another coin"
+        )
+    stake = source.balance if amount is None else amount
+    ctx.value_fee += stake_value_fee(stake, state["value_fee_bps"])
+    if coin_id == gas_coin:
+        _take_from_gas(conn, ctx, params, gas_coin, stake, writes=2)
+    else:
+        if source.balance < stake:
+            raise errors.InsufficientCoinBalance(detail=f"coin {coin_id} holds {source.balance}, staking {stake}")
+        if stake == source.balance:
+            delete_coin(conn, ctx, coin_id)
+        else:
+            set_coin_balance(conn, ctx, coin_id, source.balance - stake)
+    if stake <= 0:
         raise errors.InvalidArguments(detail="stake amount must be positive")
     row = _model_row(conn, model_id)
     if row["status"] == "inactive":
         raise errors.ModelAlreadyInactive(detail=model_id)
     # Pre-active pools process stake at once; an active model's stake moves at the epoch boundary.
     column = "pending_stake" if row["status"] == "active" else "stake"
-    conn.execute(f"UPDATE models SET {column} = {column} + ? WHERE id = ?", (amount, model_id))
-    _mint_staked_soma(conn, ctx.new_object_id(), ctx.sender, model_id, amount, state["epoch"])
+    conn.execute(f"UPDATE models SET {column} = {column} + ? WHERE id = ?", (stake, model_id))
+    _mint_staked_soma(conn, ctx.new_object_id(), ctx.sender, model_id, stake, state["epoch"])
+    ctx.touch(SYSTEM_STATE_ID)
+
+
+def set_commission_rate(conn: sqlite3.Connection, ctx: TxContext, *, model_id: str, new_rate: int) -> None:
+    """SetModelCommissionRate: staged to the next epoch; owner of an active model only (§5)."""
+    if new_rate > MAX_COMMISSION_BPS:
+        raise errors.ModelCommissionRateTooHigh(detail=f"{new_rate} bps > {MAX_COMMISSION_BPS}")
+    row = _model_row(conn, model_id)
+    if row["status"] != "active":
+        raise errors.ModelNotActive(detail=f"{model_id} is {row['status']}")
+    _require_owner(ctx, row)
+    conn.execute("UPDATE models SET next_commission_rate = ? WHERE id = ?", (new_rate, model_id))
     ctx.touch(SYSTEM_STATE_ID)
 
 

@@ -15,12 +15,14 @@ from soma_sdk import Keypair
 
 from soma_ray.chain import errors
 from soma_ray.chain.base import MAX_PAGE, Chain
+from soma_ray.chain.sim import coins as coin_rules
 from soma_ray.chain.sim import epoch as epoch_rules
 from soma_ray.chain.sim import models as model_rules
 from soma_ray.chain.sim import submissions
+from soma_ray.chain.sim.execute import Body, Effects, execute_signed, gas_too_small, run_body
+from soma_ray.chain.sim.objects import SYSTEM_STATE_ID
 from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.sim.store import (
-    SCHEMA,
     TxContext,
     begin_tx,
     coin_rows,
@@ -31,6 +33,7 @@ from soma_ray.chain.sim.store import (
     get_coin,
     immediate,
     load_state,
+    migrate,
     mint_coin,
     save_state,
     set_coin_balance,
@@ -51,13 +54,16 @@ from soma_ray.chain.types import (
 from soma_ray.errors import WaitTimeout
 from soma_ray.protocol.commitments import blake2b256, canonical_address, commitment
 from soma_ray.protocol.constants import ProtocolParams
-from soma_ray.protocol.fees import failed_transaction_fee, transaction_fee, transfer_value_fee
+from soma_ray.protocol.wire.transaction import TransactionData
 from soma_ray.storage import StorageError, fetch_url
 
 T = TypeVar("T")
-Body = Callable[[sqlite3.Connection, TxContext, dict[str, Any], ProtocolParams, str], T]
 SYSTEM = "0x0"  # sender of system transactions (genesis, faucet, epoch change)
 MAX_MERGE = 256  # coins merged per call, as the SDK's merge_coins
+# The sim's own transactions that take the system state as an input (as the chain's kinds do).
+SYSTEM_STATE_KINDS = frozenset(
+    {"CreateModel", "CommitModel", "RevealModel", "AddStakeToModel", "DeactivateModel", "SubmitData", "ClaimRewards"}
+)
 
 
 class SimChain(Chain):
@@ -75,7 +81,7 @@ class SimChain(Chain):
         self.settings.path.mkdir(parents=True, exist_ok=True)
         conn = connect(self.db_path)
         try:
-            conn.executescript(SCHEMA)
+            migrate(conn)
             with immediate(conn):  # two processes racing to create it: one writes genesis
                 if conn.execute("SELECT 1 FROM system").fetchone() is None:
                     # The chain id (and so every object id) follows from the genesis settings.
@@ -101,6 +107,8 @@ class SimChain(Chain):
             with immediate(conn):
                 state = load_state(conn)
                 ctx = begin_tx(conn, SYSTEM, kind, state["epoch"])
+                if kind == "ChangeEpoch":
+                    ctx.touch(SYSTEM_STATE_ID)  # the epoch change writes the system state
                 result = fn(conn, ctx, state)
                 save_state(conn, state)
                 finish_tx(conn, ctx, ok=True, fee=0, error=None)
@@ -109,7 +117,9 @@ class SimChain(Chain):
             conn.close()
 
     def _execute(self, signer: Keypair, kind: str, body: Body[T]) -> tuple[T, TxResult]:
-        """Run a user transaction: body, then fees; on failure undo the body but keep the base fee."""
+        """Run a user transaction: body, then fees; on failure undo the body but keep the base fee.
+
+        The sim's own API picks the gas coin itself (the richest coin of the signer)."""
         sender = canonical_address(signer.address())
         conn = connect(self.db_path)
         try:
@@ -119,18 +129,24 @@ class SimChain(Chain):
                 ctx = begin_tx(conn, sender, kind, state["epoch"])
                 coins = coin_rows(conn, sender)
                 failure: errors.TransactionFailed | None
-                if not coins or coins[0].balance < params.base_fee:
-                    failure = self._gas_too_small(conn, ctx, state, coins[0] if coins else None)
-                    result = None
+                result: T | None = None
+                if not coins:
+                    failure = gas_too_small(conn, ctx, state, None)
                 else:
                     gas = coins[0].id
-                    result, failure = self._run_body(conn, ctx, state, params, gas, body)
+                    ctx.snapshot(gas)
+                    if kind in SYSTEM_STATE_KINDS:  # a shared input, written even if the body fails
+                        ctx.snapshot(SYSTEM_STATE_ID)
+                    if coins[0].balance < params.base_fee:
+                        failure = gas_too_small(conn, ctx, state, coins[0])
+                    else:
+                        result, failure = run_body(conn, ctx, state, params, gas, body)
             if failure is not None:
                 raise failure
             tx = TxResult(
                 digest=ctx.digest_b58,
                 ok=True,
-                fee=self._last_fee(conn, ctx),
+                fee=ctx.fee.total,
                 created=list(ctx.created),
                 mutated=list(ctx.mutated),
                 deleted=list(ctx.deleted),
@@ -138,68 +154,6 @@ class SimChain(Chain):
             return result, tx  # type: ignore[return-value]
         finally:
             conn.close()
-
-    @staticmethod
-    def _run_body(
-        conn: sqlite3.Connection,
-        ctx: TxContext,
-        state: dict[str, Any],
-        params: ProtocolParams,
-        gas: str,
-        body: Body[T],
-    ) -> tuple[T | None, errors.TransactionFailed | None]:
-        conn.execute("SAVEPOINT body")
-        try:
-            result = body(conn, ctx, state, params, gas)
-            ctx.touch(gas)
-            fee = transaction_fee(params, ctx.written_objects(), ctx.value_fee)
-            coin = get_coin(conn, gas)
-            if coin is None or coin.balance < fee:
-                raise errors.InsufficientGas(detail=f"fee {fee} exceeds the gas coin's balance")
-            set_coin_balance(conn, ctx, gas, coin.balance - fee)
-            if coin.balance == fee:  # a gas coin left at exactly 0 is deleted
-                delete_coin(conn, ctx, gas)
-            state["fees_this_epoch"] += fee
-            save_state(conn, state)
-            conn.execute("RELEASE body")
-            finish_tx(conn, ctx, ok=True, fee=fee, error=None)
-            return result, None
-        except errors.TransactionFailed as exc:
-            conn.execute("ROLLBACK TO body")
-            conn.execute("RELEASE body")
-            ctx.created.clear()
-            ctx.mutated.clear()
-            ctx.deleted.clear()
-            state = load_state(conn)  # the body may have changed the in-memory copy
-            coin = get_coin(conn, gas)
-            fee = failed_transaction_fee(params, coin.balance if coin else 0)  # charged even on failure
-            if coin is not None:
-                set_coin_balance(conn, ctx, gas, coin.balance - fee)
-                if coin.balance == fee:  # a gas coin left at exactly 0 is deleted
-                    delete_coin(conn, ctx, gas)
-            state["fees_this_epoch"] += fee
-            save_state(conn, state)
-            finish_tx(conn, ctx, ok=False, fee=fee, error=exc.code)
-            exc.digest = ctx.digest_b58
-            return None, exc
-
-    @staticmethod
-    def _gas_too_small(
-        conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], coin: Coin | None
-    ) -> errors.TransactionFailed:
-        """A gas coin below the base fee is taken whole and deleted (prepare_gas)."""
-        fee = coin.balance if coin else 0
-        if coin is not None and fee > 0:
-            delete_coin(conn, ctx, coin.id)
-            state["fees_this_epoch"] += fee
-            save_state(conn, state)
-        finish_tx(conn, ctx, ok=False, fee=fee, error="InsufficientGas")
-        return errors.InsufficientGas(digest=ctx.digest_b58, detail=f"{ctx.sender} has no coin covering the base fee")
-
-    @staticmethod
-    def _last_fee(conn: sqlite3.Connection, ctx: TxContext) -> int:
-        row = conn.execute("SELECT fee FROM txs WHERE seq = ?", (ctx.seq,)).fetchone()
-        return int(row["fee"] or 0)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
@@ -450,19 +404,10 @@ class SimChain(Chain):
             raise errors.InvalidArguments(detail="recipients and amounts must be non-empty and of equal length")
 
         def body(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], p: ProtocolParams, gas: str) -> None:
-            total = sum(amounts)
-            ctx.value_fee += transfer_value_fee(total, state["value_fee_bps"])
-            # executor pre-check: payments + value fee + writes (gas coin + one per recipient)
-            # on top of the base fee already taken
-            needed = total + transaction_fee(p, 1 + len(recipients), ctx.value_fee)
-            coin = get_coin(conn, gas)
-            if coin is None or coin.balance < needed:
-                raise errors.InsufficientCoinBalance(
-                    detail=f"paying {total} plus fees needs {needed}, the coin holds {coin.balance if coin else 0}"
-                )
-            set_coin_balance(conn, ctx, gas, coin.balance - total)
-            for recipient, amount in zip(recipients, amounts, strict=True):
-                mint_coin(conn, ctx, canonical_address(recipient), amount)
+            coin_rules.pay_coins(
+                conn, ctx, state, p, gas, coins=[gas], amounts=list(amounts),
+                recipients=[canonical_address(r) for r in recipients],
+            )
 
         return (await self._call(self._execute, signer, "PayCoins", body))[1]
 
@@ -476,6 +421,19 @@ class SimChain(Chain):
             set_coin_balance(conn, ctx, gas, coin.balance + sum(c.balance for c in others))
 
         return (await self._call(self._execute, signer, "MergeCoins", body))[1]
+
+    async def execute_signed(self, tx: TransactionData, digest: bytes) -> Effects:
+        """Execute a transaction signed by its sender (signature already checked) whose digest is
+        `digest`: the served network's path (`chain.sim.execute.execute_signed`)."""
+
+        def run() -> Effects:
+            conn = connect(self.db_path)
+            try:
+                return execute_signed(conn, tx, digest)
+            finally:
+                conn.close()
+
+        return await self._call(run)
 
     # -- time ----------------------------------------------------------------------------------
     async def advance_epoch(self) -> int:

@@ -15,6 +15,7 @@ from soma_ray.chain.sim.store import (
     TxContext,
     coin_rows,
     delete_coin,
+    delete_object,
     f32_blob,
     get_coin,
     mint_coin,
@@ -28,10 +29,12 @@ from soma_ray.protocol.rewards import split_expired, split_filled
 from soma_ray.protocol.windows import audit_window_open, claimable_from, target_expired
 
 
-def _target_row(conn: sqlite3.Connection, target_id: str) -> sqlite3.Row:
+def _target_row(conn: sqlite3.Connection, ctx: TxContext, target_id: str) -> sqlite3.Row:
+    """The target a transaction writes (a shared input: remembered as it was before)."""
     row: sqlite3.Row | None = conn.execute("SELECT * FROM targets WHERE id = ?", (target_id,)).fetchone()
     if row is None:
         raise errors.ObjectNotFound(f"target {target_id} does not exist (claimed targets are deleted)")
+    ctx.snapshot(target_id)
     return row
 
 
@@ -61,25 +64,25 @@ def submit_data(
     bond_coin: str | None = None,
 ) -> str | None:
     """Checks in the chain's order; returns the spawned replacement target id, if any."""
-    target = _target_row(conn, target_id)
+    target = _target_row(conn, ctx, target_id)
     epoch = state["epoch"]
     if target["status"] != "open":
         raise errors.TargetNotOpen(detail=target_id)
     if target_expired(target["generation_epoch"], epoch):
-        raise errors.TargetExpired(detail=f"generated in epoch {target['generation_epoch']}, now {epoch}")
+        raise errors.TargetExpired(detail=f"generation_epoch: {target['generation_epoch']}, current_epoch: {epoch}")
     if model_id not in json.loads(target["model_ids"]):
-        raise errors.ModelNotInTarget(detail=model_id)
+        raise errors.ModelNotInTarget(detail=f"model_id: {model_id}, target_id: {target_id}")
     target_dim = len(target["embedding"]) // 4
     if embedding.size != target_dim:
-        raise errors.EmbeddingDimensionMismatch(detail=f"expected {target_dim}, got {embedding.size}")
+        raise errors.EmbeddingDimensionMismatch(detail=f"expected: {target_dim}, actual: {embedding.size}")
     distance = np.float32(distance_score)
     # f32 compare; a NaN distance passes exactly as on chain (§4.2, §11.6).
     if not math.isnan(distance) and distance > np.float32(target["distance_threshold"]):
         raise errors.DistanceExceedsThreshold(
-            detail=f"{float(distance)} > {float(np.float32(target['distance_threshold']))}"
+            detail=f"score: {float(distance)}, threshold: {float(np.float32(target['distance_threshold']))}"
         )
     if not data_size_allowed(data_size, params):
-        raise errors.DataExceedsMaxSize(detail=f"{data_size} > {params.max_submission_data_size}")
+        raise errors.DataExceedsMaxSize(detail=f"size: {data_size}, max_size: {params.max_submission_data_size}")
     bond = submission_bond(data_size, params)
     coin_id = bond_coin or pick_bond_coin(conn, ctx.sender, gas_coin, bond)
     coin = get_coin(conn, coin_id)
@@ -136,14 +139,15 @@ def claim_rewards(
     target_id: str,
 ) -> dict[str, int]:
     """Pay out a filled target after its audit window, or return an expired one to the pool."""
-    target = _target_row(conn, target_id)
+    target = _target_row(conn, ctx, target_id)
     epoch = state["epoch"]
     reward = int(target["reward_pool"])
     payouts: dict[str, int] = {}
     if target["status"] == "filled":
         if audit_window_open(target["fill_epoch"], epoch):
             raise errors.AuditWindowOpen(
-                detail=f"filled in epoch {target['fill_epoch']}, claimable from {claimable_from(target['fill_epoch'])}"
+                detail=f"fill_epoch: {target['fill_epoch']}, current_epoch: {epoch}; filled in epoch"
+                f" {target['fill_epoch']}, claimable from {claimable_from(target['fill_epoch'])}"
             )
         split = split_filled(reward, params)
         bond = int(target["bond_amount"])
@@ -167,6 +171,5 @@ def claim_rewards(
             mint_coin(conn, ctx, owner, amount)
     ctx.touch(SYSTEM_STATE_ID)
     ctx.value_fee += claim_value_fee(reward, state["value_fee_bps"])
-    conn.execute("DELETE FROM targets WHERE id = ?", (target_id,))
-    ctx.deleted.append(target_id)
+    delete_object(conn, ctx, "targets", target_id)
     return payouts

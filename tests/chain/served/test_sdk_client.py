@@ -15,11 +15,14 @@ from soma_sdk import Keypair, SomaClient
 from soma_ray.chain.sdk import decode_f32_scalar
 from soma_ray.chain.served import LocalnetServer
 from soma_ray.chain.served.config import SERVER_VERSION
-from soma_ray.chain.served.objects import ObjectType, OwnerKind, WireObject, coin_contents
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.types import TargetStatus
 from soma_ray.protocol.commitments import commitment
 from soma_ray.protocol.constants import PROTOCOL_VERSION, ProtocolParams, to_soma
+from soma_ray.protocol.wire.base import ObjectRef, parse_address
+from soma_ray.protocol.wire.digests import from_base58, object_digest, to_base58
+from soma_ray.protocol.wire.objects import AddressOwner, Object, ObjectType, coin_contents
+from soma_ray.protocol.wire.transaction import PayCoins, TransactionData
 from tests.chain.served.kit import addr, shannons
 
 
@@ -170,12 +173,12 @@ async def test_faucet_balance_and_coins(localnet: LocalnetServer, client: SomaCl
         assert balance == sim.settings.faucet_amount
         assert addr(obj.owner.AddressOwner) == addr(keypair.address())
         # the client recomputes the digest from what we sent: ours must agree (gas refs depend on it)
-        ours = WireObject(
-            object_id=obj.id, version=obj.version, object_type=ObjectType.Coin, owner_kind=OwnerKind.ADDRESS,
-            owner=addr(keypair.address()), contents=coin_contents(balance),
-            previous_transaction=obj.previous_transaction,
+        ours = Object(
+            object_id=parse_address(obj.id), object_type=ObjectType.COIN, version=obj.version,
+            contents=coin_contents(balance), owner=AddressOwner(parse_address(keypair.address())),
+            previous_transaction=from_base58(obj.previous_transaction),
         )
-        assert obj.digest == ours.digest
+        assert obj.digest == to_base58(object_digest(ours))
     first = next(o for o in objects if o.id == sent.id)
     assert first.previous_transaction == sent.transfer_tx_digest
 
@@ -293,17 +296,30 @@ async def test_advance_and_wait_for_next_epoch(localnet: LocalnetServer, client:
     assert first.epoch == 1
 
 
-# -- transactions: refused clearly, never a hang -------------------------------------------------
+# -- transactions (the full walk is in test_sdk_transactions.py) ----------------------------------
 
 
-async def test_transactions_are_refused_with_a_clear_message(localnet: LocalnetServer, client: SomaClient) -> None:
+async def test_a_transaction_reaches_its_checkpoint(localnet: LocalnetServer, client: SomaClient) -> None:
     """The client opens the checkpoint stream before it sends a transaction; our stream answers its
-    headers at once, so the client reaches ExecuteTransaction and reports the refusal (§13.3)."""
+    headers at once and then delivers the executed transaction's digest, which the client awaits
+    (§13.3) — never a hang."""
     sim = sim_of(localnet)
     payer = await funded(sim)
-    with pytest.raises(RuntimeError, match="does not execute transactions sent over the wire yet"):
-        await asyncio.wait_for(client.pay_coins(payer, [addr(Keypair.generate().address())], [0.5]), 60)
-    assert await sim.balance(payer.address()) == sim.settings.faucet_amount  # nothing happened
+    effects = await asyncio.wait_for(client.pay_coins(payer, [addr(Keypair.generate().address())], [0.5]), 60)
+    assert effects.V1.status == "Success"
+    digest = effects.V1.transaction_digest
+    rows = sim._read(lambda conn, s: conn.execute("SELECT kind, ok FROM txs WHERE digest = ?", (digest,)).fetchall())
+    assert [(r["kind"], r["ok"]) for r in rows] == [("PayCoins", 1)]
+
+
+async def test_simulation_is_refused_clearly(localnet: LocalnetServer, client: SomaClient) -> None:
+    payer = await funded(sim_of(localnet))
+    (coin,) = await client.list_owned_objects(payer.address())
+    gas = ObjectRef(parse_address(coin.id), coin.version, from_base58(coin.digest))
+    kind = PayCoins((gas,), (1000,), (parse_address(payer.address()),))
+    tx = TransactionData(kind, parse_address(payer.address()), (gas,))
+    with pytest.raises(RuntimeError, match="does not simulate transactions"):
+        await client.simulate_transaction(tx.encode())
 
 
 async def test_get_object_not_found_and_bad_id(client: SomaClient) -> None:

@@ -14,28 +14,20 @@ from soma_sdk import Keypair, SomaClient
 
 from soma_ray.chain.errors import ChainError
 from soma_ray.chain.served import LocalnetServer, LocalnetSettings, tools
-from soma_ray.chain.served.bcs import BcsError, Reader, Writer, uleb128
 from soma_ray.chain.served.messages import rpc
 from soma_ray.chain.served.views import Mask
+from soma_ray.protocol.wire.bcs import BcsError
 from tests.chain.served.kit import served_settings
 
 # -- BCS ----------------------------------------------------------------------------------------
 
 
-def test_uleb128_and_primitives() -> None:
-    assert [uleb128(n) for n in (0, 127, 128, 300, 16384)] == [b"\x00", b"\x7f", b"\x80\x01", b"\xac\x02", b"\x80\x80\x01"]
-    w = Writer().u8(7).u32(1).u64(2).boolean(True).string("é").option(None, Writer.u64).option(5, Writer.u64)
-    r = Reader(bytes(w))
-    assert (r.u8(), r.u32(), r.u64(), r.boolean(), r.string(), r.option(Reader.u64), r.option(Reader.u64)) == (
-        7, 1, 2, True, "é", None, 5,
-    )
-    r.finish()
-    with pytest.raises(BcsError, match="ends early"):
-        Reader(b"\x05ab").string()
-    reader = Reader(b"\x00\x00")
-    reader.u8()
+def test_bodies_are_strict_bcs() -> None:
+    """The BCS bodies use the one codec of the repository (soma_ray.protocol.wire.bcs), strictly."""
+    with pytest.raises(BcsError, match="end of input"):
+        tools.decode_gas_request(b"\x05ab")
     with pytest.raises(BcsError, match="trailing"):
-        reader.finish()
+        tools.decode_gas_request(b"\x02ab\x00")
 
 
 def test_faucet_and_admin_bodies() -> None:
@@ -141,3 +133,80 @@ async def test_a_network_keeps_its_blob_url(tmp_path: Path) -> None:
     port = int(blob_url.rsplit(":", 1)[1])
     async with LocalnetServer(settings.model_copy(update={"blob_port": port})) as again:
         assert again.urls.blob_url == blob_url
+
+
+# -- transactions as the client sends them -----------------------------------------------------
+
+
+def test_transaction_fields_rebuild_the_signed_bcs() -> None:
+    """The traps of §13.3: URL text as received, tensor shapes, PayCoins amounts always Some, an
+    optional amount None only when absent, missing fields named."""
+    from soma_ray.chain.served.transactions import BadTransaction, transaction_from_proto
+    from soma_ray.protocol.wire import transaction as kinds
+
+    m = rpc()
+    ref = m.ObjectReference(object_id="ab" * 32, version=3, digest="1" * 32)
+    sender = "0x" + "cd" * 32
+
+    def tx(kind: object) -> object:
+        return m.Transaction(digest="x", kind=kind, sender=sender, gas_payment=[ref])
+
+    pay = transaction_from_proto(tx(m.TransactionKind(pay_coins=m.PayCoins(coins=[ref], recipients=[sender]))))
+    assert isinstance(pay.kind, kinds.PayCoins) and pay.kind.amounts == ()  # Some(vec![]), not None
+    whole = transaction_from_proto(tx(m.TransactionKind(transfer_coin=m.TransferCoin(coin=ref, recipient=sender))))
+    zero = transaction_from_proto(tx(m.TransactionKind(transfer_coin=m.TransferCoin(coin=ref, amount=0, recipient=sender))))
+    assert isinstance(whole.kind, kinds.TransferCoin) and whole.kind.amount is None
+    assert isinstance(zero.kind, kinds.TransferCoin) and zero.kind.amount == 0
+    assert whole.encode() != zero.encode()
+
+    manifest = m.Manifest(v1=m.ManifestV1(url="http://Example.com", metadata=m.Metadata(v1=m.MetadataV1(checksum=bytes(32), size=5))))
+    submit = m.SubmitData(
+        target_id="0x" + "01" * 32, data_manifest=m.SubmissionManifest(manifest=manifest), model_id="0x" + "02" * 32,
+        embedding=[0.5, -1.0], distance_score=0.25, loss_score=[2.0], bond_coin=ref,
+    )
+    decoded = transaction_from_proto(tx(m.TransactionKind(submit_data=submit)))
+    assert isinstance(decoded.kind, kinds.SubmitData)
+    assert decoded.kind.data_manifest.url == "http://Example.com"  # kept exactly as received
+    assert decoded.kind.embedding.shape == (2,) and decoded.kind.distance_score.shape == (1,)
+    assert decoded.kind.loss_score.values() == [2.0]
+
+    submit.ClearField("bond_coin")
+    with pytest.raises(BadTransaction, match="missing transaction.kind.submit_data.bond_coin"):
+        transaction_from_proto(tx(m.TransactionKind(submit_data=submit)))
+    with pytest.raises(BadTransaction, match="missing transaction.kind"):
+        transaction_from_proto(m.Transaction(sender=sender))
+    bad_url = m.Manifest(v1=m.ManifestV1(url="relative/path", metadata=m.Metadata(v1=m.MetadataV1(checksum=bytes(32), size=5))))
+    commit = m.CommitModel(
+        model_id="0x" + "02" * 32, manifest=bad_url, weights_commitment=bytes(32), embedding_commitment=bytes(32),
+        decryption_key_commitment=bytes(32),
+    )
+    with pytest.raises(BadTransaction, match="not an absolute URL"):
+        transaction_from_proto(tx(m.TransactionKind(commit_model=commit)))
+
+
+def test_failures_carry_the_details_the_client_parses() -> None:
+    from soma_ray.chain.served.execution import status_message
+    from soma_ray.chain.sim.execute import Effects
+    from soma_ray.protocol.fees import FeeParts
+
+    def status(name: str, detail: str | None) -> object:
+        effects = Effects(
+            digest=bytes(32), kind="SubmitData", sender="0x1", epoch=0, ok=False, error=name, error_detail=detail,
+            fee=FeeParts(base=1), lamport=2, changes=(), gas_object=None, balance_changes=(),
+        )
+        return status_message(effects)
+
+    kinds = rpc().ExecutionError.ExecutionErrorKind
+    bond = status("InsufficientBond", "required: 650, provided: 5")
+    assert not bond.success and bond.error.kind == kinds.Value("INSUFFICIENT_BOND")
+    assert bond.error.other_error == "required=650, provided=5"
+    audit = status("AuditWindowOpen", "fill_epoch: 1, current_epoch: 2; filled in epoch 1, claimable from 3")
+    assert audit.error.kind == kinds.Value("CHALLENGE_WINDOW_OPEN") and audit.error.other_error == "fill_epoch=1, current_epoch=2"
+    invalid = status("ModelInvalidState", "cannot commit a pending model")
+    assert invalid.error.kind == kinds.Value("OTHER_ERROR")
+    assert invalid.error.other_error == "Model in invalid state for this operation"
+    owner = status("InvalidOwnership", "0xab is owned by 0xcd")
+    assert owner.error.kind == kinds.Value("INVALID_OWNERSHIP") and owner.error.object_id == "0xab"
+    args = status("InvalidArguments", "Must provide at least one coin")
+    assert args.error.kind == kinds.Value("INVALID_ARGUMENTS") and args.error.other_error == "Must provide at least one coin"
+    assert status("NotAValidator", None).error.kind == kinds.Value("NOT_A_VALIDATOR")

@@ -12,7 +12,7 @@ from soma_ray.protocol.commitments import canonical_address
 FREE_PORTS = {"rpc_port": 0, "faucet_port": 0, "scoring_port": 0, "admin_port": 0, "blob_port": 0}
 
 
-def served_settings(root: Path, **sim: Any) -> LocalnetSettings:
+def served_settings(root: Path, faults: dict[str, Any] | None = None, **sim: Any) -> LocalnetSettings:
     """Every service on a free port (never the fixed localnet ports), a tiny network like
     tests/conftest.py's small_sim_settings."""
     genesis: dict[str, Any] = {
@@ -22,7 +22,7 @@ def served_settings(root: Path, **sim: Any) -> LocalnetSettings:
         "params": {"target_initial_targets_per_epoch": 10},
     }
     genesis.update(sim)
-    return LocalnetSettings.model_validate({**FREE_PORTS, "sim": genesis})
+    return LocalnetSettings.model_validate({**FREE_PORTS, "sim": genesis, "faults": faults or {}})
 
 
 def shannons(soma: float) -> int:

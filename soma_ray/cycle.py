@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Coroutine
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,7 +22,11 @@ from rich.console import Console
 from rich.table import Table
 from soma_sdk import Keypair
 
+from soma_ray.chain.base import Chain
 from soma_ray.chain.config import WalletConfig
+from soma_ray.chain.factory import open_chain
+from soma_ray.chain.served.config import LocalnetSettings
+from soma_ray.chain.served.server import LocalnetURLs
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.sim.settings import SimSettings
@@ -31,15 +36,18 @@ from soma_ray.config.jobs import CycleConfig
 from soma_ray.driver.remote import actor_errors, call
 from soma_ray.driver.results import CommitResult, DriverStatus, Ledger
 from soma_ray.errors import CycleError
+from soma_ray.localnet import serving_in_background
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.protocol.windows import claimable_from, reveal_epoch
 from soma_ray.storage import StorageError, fetch_url
 from soma_ray.submission.config import SubmitConfig
+from soma_ray.training.config import TrainConfig
 
 T = TypeVar("T")
 MARKER = ".soma-ray-cycle"  # only a folder holding this file is ever wiped
 STEPS = 7
+SERVED_POLL_SECONDS = 1.0  # the driver's epoch polling on the served network (the cycle moves the clock itself)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,38 @@ def _check_served(settings: SimSettings) -> None:
         )
 
 
+def _localnet_settings(settings: SimSettings) -> LocalnetSettings:
+    """The cycle's network served on free ports of this machine (its blob URL follows the port)."""
+    genesis = SimSettings.model_validate(settings.model_dump(exclude={"blob_url"}))
+    ports = dict.fromkeys(("rpc_port", "faucet_port", "scoring_port", "admin_port", "blob_port"), 0)
+    return LocalnetSettings.model_validate({"host": "127.0.0.1", **ports, "sim": genesis})
+
+
+J = TypeVar("J", SubmitConfig, TrainConfig)
+
+
+def _through_the_wire(job: J, urls: LocalnetURLs) -> J:
+    """A step's config pointed at the served network: its RPC, faucet, admin and scoring URLs, the
+    uploads published by its blob server, the driver allowed to sign there (it is ours), and the
+    network's own model shape (a URL network would otherwise mean the full V1)."""
+    chain = job.chain.model_copy(update={
+        "network": urls.rpc_url, "faucet_url": urls.faucet_url, "admin_url": urls.admin_url,
+        "scoring_url": urls.scoring_url,
+    })
+    local = job.storage.local.model_copy(update={"base_url": urls.blob_url})
+    update: dict[str, Any] = {
+        "chain": chain,
+        "storage": job.storage.model_copy(update={"local": local}),
+        "driver": job.driver.model_copy(update={"allow_network": True, "poll_seconds": SERVED_POLL_SECONDS}),
+    }
+    architecture = job.chain.sim.architecture
+    if isinstance(job, SubmitConfig):
+        update["scoring"] = job.scoring.model_copy(update={"architecture": architecture})
+    else:
+        update["model"] = architecture
+    return job.model_copy(update=update)
+
+
 def _wallet(key_file: Path) -> Keypair:
     """A new wallet for a fresh cycle; the existing one when the folder is kept."""
     if key_file.is_file():
@@ -124,8 +164,10 @@ def _sync(coro: Coroutine[Any, Any, T]) -> T:
 class _Cycle:
     """The steps, in order; each prints one line of progress (training and scoring log their own)."""
 
-    def __init__(self, config: CycleConfig, submit: SubmitConfig, chain: SimChain, console: Console) -> None:
-        self.config, self.submit, self.chain, self.console = config, submit, chain, console
+    def __init__(
+        self, config: CycleConfig, submit: SubmitConfig, training: TrainConfig, chain: Chain, console: Console
+    ) -> None:
+        self.config, self.submit, self.training, self.chain, self.console = config, submit, training, chain, console
         self.epochs: dict[str, int] = {}
 
     def say(self, step: int, text: str) -> None:
@@ -212,7 +254,7 @@ class _Cycle:
     def train(self) -> Path:
         from soma_ray.training.trainer import run_training
 
-        outcome = run_training(self.config.train_config(), export=True)
+        outcome = run_training(self.training, export=True)
         if outcome.manifest is None:
             raise CycleError(f"training run {outcome.run} left no checkpoint to export; raise training.max_steps")
         self.console.print(f"run {outcome.run}: held-out loss {outcome.best_heldout_loss:.4f}; "
@@ -227,19 +269,27 @@ def run_cycle(config: CycleConfig, console: Console | None = None) -> CycleResul
 
     console = console or Console()
     prepare_folder(config.folder, config.cycle.fresh)
-    submit = config.submit_config()
+    submit, training = config.submit_config(), config.train_config()
     settings = submit.chain.sim
     console.print(f"cycle folder {config.folder} ({'fresh' if config.cycle.fresh else 'kept'})", highlight=False)
     ensure_ray()
-    chain = SimChain(settings)  # genesis on first use: 4 models, their weights under sim/blobs
-    with serving_blobs(settings) as server:
-        if server is None:
-            _check_served(settings)
+    with ExitStack() as stack:
+        chain: Chain
+        if config.cycle.served:  # every chain call through the official client and the wire
+            urls = stack.enter_context(serving_in_background(_localnet_settings(settings)))
+            submit, training = _through_the_wire(submit, urls), _through_the_wire(training, urls)
+            chain = _sync(open_chain(submit.chain))
+            console.print(f"network served at {urls.rpc_url} (soma-sdk client)", highlight=False)
+        else:
+            chain = SimChain(settings)  # genesis on first use: 4 models, their weights under sim/blobs
+            if stack.enter_context(serving_blobs(settings)) is None:
+                _check_served(settings)
         try:
             with actor_errors():  # e.g. the driver refusing a submission: its one line, not a traceback
-                result = _Cycle(config, submit, chain, console).run()
+                result = _Cycle(config, submit, training, chain, console).run()
         finally:
             stopped = submit.wallet.key_file.is_file() and stop_driver(submit)
+            _sync(chain.close())
     console.print(f"wallet {result.address}\nmodel  {result.model_id} (committed in epoch {result.commit_epoch}, "
                   f"active from epoch {result.reveal_epoch})", highlight=False, soft_wrap=True)
     console.print(ledger_table(result))

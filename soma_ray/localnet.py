@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +22,7 @@ from soma_ray.driver.config import JobConfig
 from soma_ray.protocol.architecture import ArchitectureSettings
 
 if TYPE_CHECKING:
-    from soma_ray.chain.served.server import ScorerFactory
+    from soma_ray.chain.served.server import LocalnetURLs, ScorerFactory
 
 log = logging.getLogger("soma_ray.localnet")
 
@@ -76,3 +78,25 @@ def run_localnet(config: JobConfig) -> None:
     except KeyboardInterrupt:
         log.info("localnet stopped")
 
+
+
+@contextmanager
+def serving_in_background(settings: LocalnetSettings, timeout: float = 120.0) -> Iterator[LocalnetURLs]:
+    """Serve `settings` from a thread of this process (an event loop of its own) while the block
+    runs; yields the bound URLs. The cycle uses it to play a whole game through the wire."""
+    from soma_ray.chain.served.server import LocalnetServer
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="localnet", daemon=True)
+    thread.start()
+    server = LocalnetServer(settings, scorer_factory=scorer_factory(settings))
+    try:
+        asyncio.run_coroutine_threadsafe(server.start(), loop).result(timeout)
+        yield server.urls
+    finally:
+        try:
+            asyncio.run_coroutine_threadsafe(server.stop(), loop).result(timeout)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout)
+            loop.close()

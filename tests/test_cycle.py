@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import base58
 import pytest
 from rich.console import Console
 
@@ -49,10 +50,14 @@ def sim_txs(sim_db: Path, sender: str) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any) -> None:
+@pytest.mark.parametrize("served", [False, True], ids=["sim", "served-sdk"])
+def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any, served: bool) -> None:
+    """The whole game; with `cycle.served` the same network is served behind the wire protocol and
+    the driver, the submitter and training's commit path all go through the official soma-sdk
+    client (SdkChain)."""
     from soma_ray.driver.actor import NAMESPACE, actor_name
 
-    config = cycle_config(tmp_path)
+    config = cycle_config(tmp_path, f"cycle.served={str(served).lower()}")
     stale = config.folder / "stale.txt"
     stale.parent.mkdir(parents=True)
     (config.folder / MARKER).touch()
@@ -86,6 +91,11 @@ def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any) -> None:
     printed = out.getvalue()
     for line in ("step 7/7", "ledger of this cycle", "unexplained", "driver actor stopped"):
         assert line in printed
+    assert ("network served at http://127.0.0.1:" in printed) == served
+    if served:  # signed by the client: the network recorded the transactions' real digests
+        with sqlite3.connect(config.folder / "sim" / "sim.db") as conn:
+            digests = [d for (d,) in conn.execute("SELECT digest FROM txs WHERE sender = ?", (result.address,))]
+        assert len(digests) == sum(chain["ok"].values()) and all(len(base58.b58decode(d)) == 32 for d in digests)
     assert result.driver_stopped
     name = actor_name(config.submit_config())
     deadline = time.monotonic() + 30

@@ -53,6 +53,11 @@ class CycleSection(Section):
     )
     faucet_requests: int = Field(default=3, ge=1, le=100, description="2 SOMA each: stake (1 SOMA) + bonds + fees")
     fresh: bool = Field(default=True, description="wipe `folder` first (only a folder the cycle made)")
+    served: bool = Field(
+        default=False,
+        description="serve the folder's network behind SOMA's wire protocol (localnet, free ports) and play "
+        "every chain call through the official soma-sdk client (SdkChain)",
+    )
 
 
 # The package's own source files: data that ships with soma-ray, so the cycle needs no download.

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from soma_sdk import Keypair, SomaClient
 
-from soma_ray.chain.served import LocalnetServer, tools
+from soma_ray.chain.served import LocalnetServer
 from soma_ray.chain.served.messages import rpc
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.types import ModelStatus, TargetStatus
-from soma_ray.protocol.architecture import ArchitectureSettings
+from soma_ray.localnet import scorer_factory
 from soma_ray.protocol.bond import submission_bond
 from soma_ray.protocol.commitments import commitment, derive_id
 from soma_ray.protocol.constants import ProtocolParams
@@ -41,18 +41,13 @@ T = TypeVar("T")
 TIMEOUT = 60
 
 
-def fake_scorer(architecture: ArchitectureSettings) -> tools.Scorer:
-    """A stand-in for the scoring service: the first model wins, its embedding is the target's."""
-
-    def score(request: tools.ScoreRequest) -> tools.ScoreResponse:
-        return tools.ScoreResponse(winner=0, loss_score=[1.5], embedding=list(request.target_embedding), distance=[0.0])
-
-    return score
-
-
 @pytest.fixture
 async def net(tmp_path: Path) -> AsyncIterator[LocalnetServer]:
-    async with LocalnetServer(served_settings(tmp_path), scorer_factory=fake_scorer) as server:
+    # Every cosine distance is at most 2: whatever the exact scorer finds is a hit.
+    settings = served_settings(
+        tmp_path, params={"target_initial_targets_per_epoch": 10, "target_initial_distance_threshold": 2.0}
+    )
+    async with LocalnetServer(settings, scorer_factory=scorer_factory(settings)) as server:
         yield server
 
 

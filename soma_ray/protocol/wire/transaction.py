@@ -12,7 +12,7 @@ field order (e.g. `AddValidator` has `proof_of_possession` fourth in BCS, eighth
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 from soma_ray.protocol.wire import bcs
@@ -64,6 +64,29 @@ class TransactionKind(ABC):
     @classmethod
     def decode(cls, data: bytes) -> TransactionKind:
         return bcs.decode_all(data, TransactionKind.read)
+
+
+class _OneId(TransactionKind):
+    """A kind whose one field is a 32-byte id (an address, a model or a target id)."""
+
+    ID_LABEL: ClassVar[str | None] = None  # how a bad id is named in the error
+
+    def _id(self) -> bytes:
+        value: bytes = getattr(self, fields(self)[0].name)  # type: ignore[arg-type]
+        return value
+
+    def __post_init__(self) -> None:
+        if self.ID_LABEL is None:
+            check_address(self._id())
+        else:
+            check_address(self._id(), self.ID_LABEL)
+
+    def encode_fields(self) -> bytes:
+        return write_address(self._id())
+
+    @classmethod
+    def read_fields(cls, reader: Reader) -> TransactionKind:
+        return cls(read_address(reader))  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------------------------- system
@@ -184,35 +207,15 @@ class RemoveValidator(TransactionKind):
 
 
 @dataclass(frozen=True)
-class ReportValidator(TransactionKind):
+class ReportValidator(_OneId):
     VARIANT: ClassVar[int] = 5
     reportee: bytes
 
-    def __post_init__(self) -> None:
-        check_address(self.reportee)
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.reportee)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> ReportValidator:
-        return cls(read_address(reader))
-
 
 @dataclass(frozen=True)
-class UndoReportValidator(TransactionKind):
+class UndoReportValidator(_OneId):
     VARIANT: ClassVar[int] = 6
     reportee: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.reportee)
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.reportee)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> UndoReportValidator:
-        return cls(read_address(reader))
 
 
 @dataclass(frozen=True)
@@ -476,51 +479,24 @@ class SetModelCommissionRate(TransactionKind):
 
 
 @dataclass(frozen=True)
-class DeactivateModel(TransactionKind):
+class DeactivateModel(_OneId):
     VARIANT: ClassVar[int] = 19
+    ID_LABEL: ClassVar[str | None] = "model id"
     model_id: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.model_id, "model id")
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.model_id)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> DeactivateModel:
-        return cls(read_address(reader))
 
 
 @dataclass(frozen=True)
-class ReportModel(TransactionKind):
+class ReportModel(_OneId):
     VARIANT: ClassVar[int] = 20
+    ID_LABEL: ClassVar[str | None] = "model id"
     model_id: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.model_id, "model id")
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.model_id)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> ReportModel:
-        return cls(read_address(reader))
 
 
 @dataclass(frozen=True)
-class UndoReportModel(TransactionKind):
+class UndoReportModel(_OneId):
     VARIANT: ClassVar[int] = 21
+    ID_LABEL: ClassVar[str | None] = "model id"
     model_id: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.model_id, "model id")
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.model_id)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> UndoReportModel:
-        return cls(read_address(reader))
 
 
 # --------------------------------------------------------------------------------------------- submissions
@@ -565,51 +541,24 @@ class SubmitData(TransactionKind):
 
 
 @dataclass(frozen=True)
-class ClaimRewards(TransactionKind):
+class ClaimRewards(_OneId):
     VARIANT: ClassVar[int] = 23
+    ID_LABEL: ClassVar[str | None] = "target id"
     target_id: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.target_id, "target id")
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.target_id)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> ClaimRewards:
-        return cls(read_address(reader))
 
 
 @dataclass(frozen=True)
-class ReportSubmission(TransactionKind):
+class ReportSubmission(_OneId):
     VARIANT: ClassVar[int] = 24
+    ID_LABEL: ClassVar[str | None] = "target id"
     target_id: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.target_id, "target id")
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.target_id)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> ReportSubmission:
-        return cls(read_address(reader))
 
 
 @dataclass(frozen=True)
-class UndoReportSubmission(TransactionKind):
+class UndoReportSubmission(_OneId):
     VARIANT: ClassVar[int] = 25
+    ID_LABEL: ClassVar[str | None] = "target id"
     target_id: bytes
-
-    def __post_init__(self) -> None:
-        check_address(self.target_id, "target id")
-
-    def encode_fields(self) -> bytes:
-        return write_address(self.target_id)
-
-    @classmethod
-    def read_fields(cls, reader: Reader) -> UndoReportSubmission:
-        return cls(read_address(reader))
 
 
 KINDS: tuple[type[TransactionKind], ...] = (

@@ -108,7 +108,8 @@ def _check_served(settings: SimSettings) -> None:
         return
     url = f"{settings.blob_url.rstrip('/')}/{sample.relative_to(settings.blob_dir).as_posix()}"
     try:
-        same = fetch_url(url) == sample.read_bytes()
+        expected = sample.read_bytes()
+        same = fetch_url(url, max_bytes=len(expected)) == expected
     except StorageError:
         same = False
     if not same:

@@ -230,7 +230,8 @@ class Driver:
         if not self.settings.verify_uploads:
             return
         try:
-            fetched = fetch_url(url) if url.startswith(("http://", "https://")) else None
+            # Capped at the uploaded size: a byte more is an error, not a download of anything.
+            fetched = fetch_url(url, max_bytes=len(data)) if url.startswith(("http://", "https://")) else None
         except StorageError as err:
             raise DriverRefused(f"uploaded data is not downloadable ({err}); validators could not fetch it") from None
         if fetched is not None and (len(fetched) != len(data) or commitment(fetched) != commitment(data)):

@@ -34,6 +34,7 @@ from soma_ray.scoring.evaluate import Evaluation, Precision, evaluate
 from soma_ray.scoring.hits import scan
 from soma_ray.scoring.sigreg import NoiseBank
 from soma_ray.scoring.store import ModelStore
+from soma_ray.storage.fetcher import USER_POLICY, FetchPolicy
 
 log = logging.getLogger(__name__)
 # The one read task mostly waits on I/O; a whole CPU for it would starve the scorers on a
@@ -49,6 +50,8 @@ class ScoringPlan:
     manifests: dict[str, Manifest]
     targets: list[Target] = field(default_factory=list)  # for the bf16 pre-filter only
     seed: int = 0
+    # How weights URLs are read: `policy_for(network)` (http(s) only on every real network).
+    fetch_policy: FetchPolicy = USER_POLICY
 
 
 class ByteStreamDatasource(Datasource):
@@ -93,7 +96,8 @@ class ScoringActor:
         config = ModelConfig(dropout_rate=0.0, **plan.model_config)
         self.dim = config.embedding_dim
         self.store = ModelStore(
-            Path(settings.cache_dir), config, max_resident=settings.max_resident_models, device=device
+            Path(settings.cache_dir), config, max_resident=settings.max_resident_models, device=device,
+            policy=plan.fetch_policy,
         )
         self.model_ids = sorted(plan.manifests)
         self.noise = NoiseBank(self.dim, device, plan.seed)

@@ -22,8 +22,9 @@ from soma_ray.chain.served.tools import ScoreRejected, ScoreRequest, ScoreRespon
 from soma_ray.chain.types import Manifest
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import commitment
+from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.storage.errors import StorageError
-from soma_ray.storage.fetcher import fetch_url
+from soma_ray.storage.fetcher import CHAIN_POLICY, fetch_url
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,8 @@ class ScoringService:
 
         self.architecture = architecture
         self.store = ModelStore(
-            cache_dir, ModelConfig(dropout_rate=0.0, **architecture.shape()), max_resident=max_resident, device=device
+            cache_dir, ModelConfig(dropout_rate=0.0, **architecture.shape()), max_resident=max_resident, device=device,
+            policy=CHAIN_POLICY,  # manifests in a request are untrusted: http(s) only
         )
         self._lock = threading.Lock()
 
@@ -78,7 +80,7 @@ class ScoringService:
 
     def _data(self, request: ScoreRequest) -> bytes:
         try:
-            data = fetch_url(request.data_url)
+            data = fetch_url(request.data_url, max_bytes=min(request.data_size, ProtocolParams.max_submission_data_size))
         except StorageError as err:
             raise ScoreRejected(f"Invalid data URL: {err}") from None
         if len(data) != request.data_size:

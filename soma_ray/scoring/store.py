@@ -6,7 +6,17 @@ A cached file is re-hashed before every use, so a file damaged on disk is caught
 and fetched again. Several processes on one node may share `cache_dir`: files are written
 to a temp name and renamed into place, and a per-checksum lock file makes one process
 download while the others wait for its result. Nothing assumes the cache is shared between
-nodes. Downloads go through `soma_ray.storage.fetcher` (http(s)://, s3://, file://).
+nodes. Downloads go through `soma_ray.storage.fetcher` under the store's `FetchPolicy`
+(callers pass `policy_for(network)`: http(s) only on every network but the embedded one):
+a download streams to a temporary file beside the cache entry, capped at the manifest's size
+(a byte more is an error), hashed on the way, and is renamed into place only once its size
+and checksum match; a failure leaves no file and the cache as it was. A manifest announcing
+more bytes than weights of the store's architecture can take is refused before any request.
+
+Weights are untrusted: decrypted bytes are read as safetensors only (never pickle), their
+header must name exactly the architecture's tensors with its shapes and dtypes (the first
+mismatch is named), and every value must be finite — else `ModelUnavailable`, so a NaN/Inf
+model is skipped like any unusable one and never scores.
 
 Decrypted models stay resident in a small LRU keyed by (model_id, checksum), so a model
 updated on chain (new checksum) is a new entry and the old one ages out.
@@ -20,6 +30,7 @@ model (and must never submit a result computed without it).
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -37,7 +48,14 @@ from soma_sdk import SomaClient
 from soma_ray.chain.types import Manifest
 from soma_ray.protocol.commitments import commitment, decode_key
 from soma_ray.storage.errors import StorageError, redact_url
-from soma_ray.storage.fetcher import UnsupportedURLError, URLFetcher
+from soma_ray.storage.fetcher import (
+    Download,
+    FetchPolicy,
+    RefusedURLError,
+    TooLargeError,
+    UnsupportedURLError,
+    URLFetcher,
+)
 
 try:  # POSIX only; elsewhere concurrent processes may download the same file twice
     import fcntl
@@ -84,14 +102,97 @@ def _checksum_name(checksum: str, label: str) -> str:
 def _verify(data: bytes, manifest: Manifest) -> str | None:
     """None if `data` matches the manifest, else what is wrong."""
     if len(data) != manifest.size:
-        return (
-            f"size mismatch: got {len(data)} bytes, manifest says {manifest.size} (truncated or replaced weights file)"
-        )
-    actual = commitment(data)
+        return _verify_download(len(data), "", manifest)
+    return _verify_download(len(data), commitment(data), manifest)
+
+
+def _verify_download(size: int, actual: str, manifest: Manifest) -> str | None:
+    """None if (size, checksum) match the manifest, else what is wrong."""
+    if size != manifest.size:
+        return f"size mismatch: got {size} bytes, manifest says {manifest.size} (truncated or replaced weights file)"
     if actual != manifest.checksum:
         return (
             f"checksum mismatch: weights hash to {actual}, manifest says {manifest.checksum} (corrupt or replaced file)"
         )
+    return None
+
+
+# safetensors dtype names of the torch dtypes a V1 model holds.
+_SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.float64: "F64"}
+
+
+def expected_tensors(config: ModelConfig) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The safetensors tensors (name → (dtype, shape)) V1 weights of `config` hold exactly.
+
+    Built on the meta device (no memory), through soma_models' own serializer layout.
+    """
+    from soma_models.v1.torch.serde import Serde
+
+    with torch.device("meta"):
+        module = Model(config)
+    tensors = Serde(module)._serialize_common()
+    return {name: (_SAFETENSORS_DTYPES.get(t.dtype, str(t.dtype)), tuple(t.shape)) for name, t in tensors.items()}
+
+
+def max_weights_bytes(expected: Mapping[str, tuple[str, tuple[int, ...]]]) -> int:
+    """An upper bound on the (encrypted = plain) size of weights holding `expected`."""
+    itemsize = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+    data = 0
+    for dtype, shape in expected.values():
+        count = 1
+        for dim in shape:
+            count *= dim
+        data += count * itemsize.get(dtype, 8)
+    header = 8 + sum(len(name) + 160 for name in expected) + 4096  # JSON header, generously
+    return data + header
+
+
+def _check_tensors(plain: bytes, expected: Mapping[str, tuple[str, tuple[int, ...]]]) -> str | None:
+    """None if the safetensors header of `plain` names exactly `expected`, else the first mismatch.
+
+    Reads the header only (8-byte length + JSON); tensors are not materialised here.
+    """
+    if len(plain) < 8:
+        return "decrypted weights are too short to be a safetensors file (mis-keyed or not V1 weights)"
+    length = int.from_bytes(plain[:8], "little")
+    if length > len(plain) - 8 or length > 100 * 1024 * 1024:
+        return "decrypted weights are not a safetensors file: the decryption key does not open them (mis-keyed) or the file is not V1 weights"
+    try:
+        header = json.loads(plain[8 : 8 + length])
+    except (ValueError, UnicodeDecodeError):
+        return "decrypted weights are not a safetensors file: the decryption key does not open them (mis-keyed) or the file is not V1 weights"
+    if not isinstance(header, dict):
+        return "decrypted weights have a malformed safetensors header; they are not V1 weights"
+    header.pop("__metadata__", None)
+    for name in sorted(expected):
+        if name not in header:
+            return f"weights do not match the model config: tensor {name} is missing; check the architecture settings"
+    for name in sorted(header):
+        if name not in expected:
+            return f"weights do not match the model config: unexpected tensor {name[:100]}; check the architecture settings"
+    for name in sorted(expected):
+        info = header[name]
+        dtype, shape = expected[name]
+        got_dtype = info.get("dtype") if isinstance(info, dict) else None
+        got_shape = info.get("shape") if isinstance(info, dict) else None
+        if not isinstance(got_shape, list) or tuple(got_shape) != shape:
+            return (
+                f"weights do not match the model config: tensor {name} has shape {got_shape}, "
+                f"expected {list(shape)}; check the architecture settings"
+            )
+        if got_dtype != dtype:
+            return (
+                f"weights do not match the model config: tensor {name} is {str(got_dtype)[:20]}, "
+                f"expected {dtype}; check the architecture settings"
+            )
+    return None
+
+
+def _first_non_finite(model: Model) -> str | None:
+    """The name of the first parameter or buffer holding NaN or Inf, else None."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
     return None
 
 
@@ -111,8 +212,10 @@ class ModelStore:
         device: str | torch.device = "cpu",
         s3_endpoint_url: str | None = None,
         max_disk_bytes: int | None = None,
+        policy: FetchPolicy | None = None,
     ) -> None:
-        """`s3_endpoint_url` (else S3_ENDPOINT_URL) serves s3:// weights URLs."""
+        """`s3_endpoint_url` (else S3_ENDPOINT_URL) serves s3:// weights URLs; `policy` decides
+        which weights URLs may be read (default: every scheme — pass `policy_for(network)`)."""
         if max_resident < 1:
             raise ValueError(f"max_resident must be at least 1, got {max_resident}")
         self.cache_dir = Path(cache_dir)
@@ -121,7 +224,9 @@ class ModelStore:
         self.model_config = model_config
         self.max_resident = max_resident
         self.device = torch.device(device)
-        self.fetcher = URLFetcher(s3_endpoint_url=s3_endpoint_url)
+        self.fetcher = URLFetcher(policy=policy, s3_endpoint_url=s3_endpoint_url)
+        self.expected_tensors = expected_tensors(model_config)
+        self.max_weights_bytes = max_weights_bytes(self.expected_tensors)
         self.max_disk_bytes = max_disk_bytes
         self.stats = StoreStats()
         self._resident: OrderedDict[tuple[str, str], Model] = OrderedDict()
@@ -146,6 +251,13 @@ class ModelStore:
         """
         label = model_id or manifest.checksum
         path = self.weights_dir / _checksum_name(manifest.checksum, label)
+        if not isinstance(manifest.size, int) or not 0 < manifest.size <= self.max_weights_bytes:
+            raise ModelUnavailable(
+                label,
+                f"manifest says the weights are {manifest.size} bytes, but weights of this architecture take "
+                f"at most {self.max_weights_bytes}; refusing to download them (the manifest is wrong or for "
+                "another architecture)",
+            )
         cached = self._read_cached(path, manifest)
         if cached is not None:
             return cached
@@ -153,12 +265,8 @@ class ModelStore:
             cached = self._read_cached(path, manifest)  # another process may have fetched it
             if cached is not None:
                 return cached
-            data = self._download(manifest, label)
+            data = self._download(manifest, label, path)
             self.stats.downloads += 1
-            problem = _verify(data, manifest)
-            if problem is not None:
-                raise ModelUnavailable(label, f"{problem} at {redact_url(manifest.url)}")
-            self._write(path, data)
         self._prune(keep=path)
         return data
 
@@ -204,26 +312,6 @@ class ModelStore:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX)  # released when the file closes
             yield
 
-    def _write(self, path: Path, data: bytes) -> None:
-        """Atomically place `data` at `path`; a failed write only costs the cache entry."""
-        tmp: str | None = None
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            tmp = None
-        except OSError as err:
-            log.warning(
-                "cannot cache weights %s under %s (%s); using them uncached", path.name, path.parent, err.strerror
-            )
-        finally:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-
     def _prune(self, keep: Path) -> None:
         """Delete least recently used cached files while over `max_disk_bytes`."""
         if self.max_disk_bytes is None:
@@ -245,16 +333,39 @@ class ModelStore:
                 entry.unlink()
                 total -= size
 
-    def _download(self, manifest: Manifest, label: str) -> bytes:
-        """The bytes at the manifest's URL, unverified (ModelUnavailable if they cannot be had)."""
+    def _download(self, manifest: Manifest, label: str, path: Path) -> bytes:
+        """Stream the manifest's URL into the cache entry at `path` (verified), and its bytes.
+
+        Capped at the manifest's size; checked before it is renamed into place, so a failure
+        leaves no file. If the cache dir cannot be written the download goes to an anonymous
+        temporary file instead (used uncached).
+        """
+
+        def check(download: Download) -> None:
+            problem = _verify_download(download.size, download.commitment, manifest)
+            if problem is not None:
+                raise ModelUnavailable(label, f"{problem} at {redact_url(manifest.url)}")
+
         try:
-            return self.fetcher.fetch(manifest.url)
-        except UnsupportedURLError:
-            raise ModelUnavailable(
-                label, f"unsupported weights URL {redact_url(manifest.url)!r}: use http(s)://, s3:// or file://"
-            ) from None
+            try:
+                self.fetcher.fetch_file(manifest.url, path, max_bytes=manifest.size, check=check)
+            except OSError as err:  # the cache dir cannot take the file: fetch uncached
+                log.warning(
+                    "cannot cache weights %s under %s (%s); using them uncached", path.name, path.parent, err.strerror
+                )
+                with tempfile.TemporaryFile() as handle:
+                    check(self.fetcher.fetch_into(manifest.url, handle, max_bytes=manifest.size))
+                    handle.seek(0)
+                    return handle.read()
+        except UnsupportedURLError as err:
+            raise ModelUnavailable(label, f"unsupported weights URL: {err}") from None
+        except RefusedURLError as err:
+            raise ModelUnavailable(label, f"refused weights URL: {err}") from None
+        except TooLargeError as err:
+            raise ModelUnavailable(label, f"weights larger than the manifest says: {err}") from None
         except StorageError as err:
             raise ModelUnavailable(label, f"weights unreachable: {err}") from None
+        return path.read_bytes()
 
     # -- decrypted models ------------------------------------------------------------------
 
@@ -270,11 +381,21 @@ class ModelStore:
             ) from None
         plain = SomaClient.decrypt_weights(self.encrypted_bytes(manifest, model_id=model_id), key)
         try:
+            problem = _check_tensors(plain, self.expected_tensors)
+            if problem is not None:
+                raise ModelUnavailable(model_id, problem)
+            # safetensors only (soma_models' Serde): never torch.load / pickle on downloaded bytes.
             model: Model = Model.load_bytes(plain, self.model_config)
+        except ModelUnavailable:
+            raise
         except Exception as err:  # noqa: BLE001 - safetensors/torch errors on bad bytes
             raise ModelUnavailable(model_id, _load_problem(err)) from None
         finally:
             del plain
+        bad = _first_non_finite(model)
+        if bad is not None:
+            del model
+            raise ModelUnavailable(model_id, f"weights hold NaN or Inf values (first in {bad}); the model is skipped")
         model = model.eval().to(device=self.device, dtype=torch.float32)
         model.requires_grad_(False)
         self.stats.loads += 1

@@ -26,6 +26,7 @@ from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
+from soma_ray.storage.fetcher import policy_for
 from soma_ray.submission.config import SubmitConfig
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
 from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
@@ -82,7 +83,7 @@ class SubmissionRun:
         union = sorted({m for t in targets for m in t.model_ids})
         manifests = self.loop.run(_manifests(self.chain, union))
         plan = ScoringPlan(model_config=architecture_for(self.config).shape(), manifests=manifests,
-                           targets=targets)
+                           targets=targets, fetch_policy=policy_for(self.config.chain.network))
         model_ids = sorted(manifests)
         live = {t.id: t for t in targets}
         log.info("epoch %d: %d open targets, scoring with %d models", epoch, len(targets), len(model_ids))

@@ -84,10 +84,10 @@ def warm_start_bytes(config: Any) -> bytes | None:
 
 def _download(url: str) -> bytes:
     from soma_ray.storage.errors import StorageError
-    from soma_ray.storage.fetcher import fetch
+    from soma_ray.storage.fetcher import USER_POLICY, fetch
 
     try:
-        return fetch(url)
+        return fetch(url, policy=USER_POLICY)  # the user's own config: any scheme they chose
     except StorageError as err:
         raise WarmStartError(f"warm-start weights unreachable: {err}") from None
 
@@ -98,6 +98,7 @@ async def _network_model(config: Any) -> bytes:
     from soma_ray.chain.factory import open_chain
     from soma_ray.chain.sim.serve import serving_blobs
     from soma_ray.scoring.store import ModelStore, ModelUnavailable
+    from soma_ray.storage.fetcher import policy_for
 
     model_id = config.warm_start.model_id
     serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
@@ -107,7 +108,10 @@ async def _network_model(config: Any) -> bytes:
             manifest = (await chain.model_manifests([model_id]))[0]
         except ManifestCountMismatch:
             raise WarmStartError(f"model {model_id} has no weights on the network (unknown or not committed)") from None
-        store = ModelStore(cache_dir=_scratch(), model_config=model_config(config.architecture))
+        store = ModelStore(
+            cache_dir=_scratch(), model_config=model_config(config.architecture),
+            policy=policy_for(config.chain.network),  # the manifest comes from the chain: untrusted
+        )
         with serving:
             try:
                 model = store.load(model_id, manifest)

@@ -29,13 +29,13 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def ranges_sent(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
     """Records the Range header of every request fetch_url makes (still real requests)."""
     sent: list[str | None] = []
-    real = urllib.request.urlopen
+    real = soma_ray.storage.fetcher._open
 
     def spy(request: urllib.request.Request, *args: Any, **kwargs: Any) -> Any:
         sent.append(request.get_header("Range"))
         return real(request, *args, **kwargs)
 
-    monkeypatch.setattr(urllib.request, "urlopen", spy)
+    monkeypatch.setattr(soma_ray.storage.fetcher, "_open", spy)
     return sent
 
 

@@ -53,7 +53,7 @@ def test_schemes_are_an_allow_list(tmp_path: Path) -> None:
     (tmp_path / "f").write_bytes(b"x")
     only_http = URLFetcher(schemes=("https", "http"))
     assert only_http.schemes == ("http", "https")
-    with pytest.raises(UnsupportedURLError, match=r"only http:// and https:// URLs are supported"):
+    with pytest.raises(UnsupportedURLError, match=r"only http:// and https:// URLs are allowed here"):
         only_http.fetch((tmp_path / "f").as_uri())
     with pytest.raises(UnsupportedURLError, match=r"only http://, https://, s3:// and file:// URLs"):
         fetch("ftp://example.com/f")

@@ -56,6 +56,7 @@ from soma_ray.protocol.commitments import blake2b256, canonical_address, commitm
 from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.protocol.wire.transaction import TransactionData
 from soma_ray.storage import StorageError, fetch_url
+from soma_ray.storage.fetcher import RefusedURLError, TooLargeError, UnsupportedURLError
 
 T = TypeVar("T")
 SYSTEM = "0x0"  # sender of system transactions (genesis, faucet, epoch change)
@@ -244,7 +245,7 @@ class SimChain(Chain):
 
     async def fetch_model(self, model_id: str) -> bytes:
         manifest = (await self.model_manifests([model_id]))[0]
-        return await self._call(self._download, manifest.url, manifest.checksum)
+        return await self._call(self._download, manifest.url, manifest.checksum, manifest.size)
 
     async def fetch_submission_data(self, target_id: str) -> bytes:
         def read(conn: sqlite3.Connection, state: dict[str, Any]) -> tuple[str, str]:
@@ -256,17 +257,25 @@ class SimChain(Chain):
             return str(row["data_url"]), str(row["data_checksum"])
 
         url, checksum = await self._call(self._read, read)
-        return await self._call(self._download, url, checksum)
+        return await self._call(self._download, url, checksum, ProtocolParams.max_submission_data_size)
 
-    def _download(self, url: str, checksum: str) -> bytes:
-        """Fetch by URL; for blobs the network serves itself, fall back to the file (the "proxy")."""
+    def _download(self, url: str, checksum: str, max_bytes: int) -> bytes:
+        """Fetch by URL (http(s) only, at most `max_bytes`: chain data is untrusted); for blobs
+        the network serves itself, fall back to the file in its own blob dir (the "proxy")."""
 
         try:
-            data = fetch_url(url)
-        except StorageError:
+            data = fetch_url(url, max_bytes=max_bytes)
+        except StorageError as err:
+            if isinstance(err, (UnsupportedURLError, RefusedURLError, TooLargeError)):
+                raise
             base = self._read(lambda conn, s: str(s["blob_url"]))
-            local = self.settings.blob_dir / url.removeprefix(base + "/")
-            if not url.startswith(base + "/") or not local.is_file():
+            local = (self.settings.blob_dir / url.removeprefix(base + "/")).resolve()
+            if (
+                not url.startswith(base + "/")
+                or not local.is_relative_to(self.settings.blob_dir.resolve())
+                or not local.is_file()
+                or local.stat().st_size > max_bytes
+            ):
                 raise
             data = local.read_bytes()
         if commitment(data) != checksum:

@@ -61,7 +61,7 @@ from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.scoring.evaluate import Evaluation, evaluate
 from soma_ray.scoring.select import cosine_distance
 from soma_ray.scoring.sigreg import NoiseBank
-from soma_ray.training.flops import forward_flops_per_token, peak_tflops, training_flops_per_token
+from soma_ray.training.flops import forward_flops_per_token, mfu, peak_tflops, training_flops_per_token
 
 SCORING_SEED = 0  # the protocol's scoring seed (§1.1)
 GOALS = {"exact_tokens_per_s": 100_000, "exact_over_official": 50.0, "prefilter_tokens_per_s": 250_000,
@@ -213,7 +213,9 @@ def datasheet_peak(device: torch.device, precision: str) -> float | None:
 
 
 def utilisation(tokens_per_s: float, flops_per_token: float, peak: float | None) -> float | None:
-    return None if not peak else round(tokens_per_s * flops_per_token / (peak * 1e12), 4)
+    """MFU on one device, rounded for the JSON (None without a peak)."""
+    value = mfu(tokens_per_s, flops_per_token, 1, peak)
+    return None if value is None else round(value, 4)
 
 
 # -- sections ---------------------------------------------------------------------------------------

@@ -68,7 +68,12 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], source: str) 
             if not isinstance(child, dict):
                 raise ConfigError(f"{source}: {key}: {part} is not a section, cannot set a field inside it")
             node = child
-        node[parts[-1]] = yaml.safe_load(text) if text else ""
+        try:
+            node[parts[-1]] = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError:
+            raise ConfigError(
+                f"{source}: --set {key.strip()}: the value is not valid YAML; quote it, e.g. {key.strip()}='...'"
+            ) from None
     return raw
 
 

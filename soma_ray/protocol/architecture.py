@@ -33,8 +33,9 @@ class ArchitectureSettings(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _apply_preset(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and raw.get("preset", "small") in PRESETS:
-            return {**PRESETS[raw.get("preset", "small")], **raw}
+        preset = raw.get("preset", "small") if isinstance(raw, dict) else None
+        if isinstance(preset, str) and preset in PRESETS:  # anything else fails validation as one line
+            return {**PRESETS[preset], **raw}
         return raw
 
     def shape(self) -> dict[str, int]:

@@ -253,7 +253,16 @@ class URLFetcher:
         On failure `out` may hold a partial download: callers discard it (`fetch_file` does).
         """
         shown = redact_url(url)
-        scheme = urlsplit(url).scheme.lower()
+        if not url.isascii() or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+            raise UnsupportedURLError(
+                f"cannot download {shown!r}: a URL may hold only printable ASCII (percent-encode the rest)"
+            )
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - parsing the port is what raises on a bad one
+        except ValueError as err:
+            raise UnsupportedURLError(f"cannot download {shown!r}: not a valid URL ({err})") from None
+        scheme = parts.scheme.lower()
         if scheme not in self.policy.schemes:
             raise UnsupportedURLError(
                 f"cannot download {shown!r}: only {_listing(self.policy.schemes)} URLs are allowed here"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 BUCKET = "soma-test-bucket"
@@ -21,3 +22,10 @@ class AuthS3:
     bucket: str
     writer: tuple[str, str]  # (key id, secret) allowed s3:*
     outsider: tuple[str, str]  # (key id, secret) of a user with no policy
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler base that keeps the test output free of access logs."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 import soma_ray.storage.fetcher
 from soma_ray.storage import BlobNotFoundError, LocalBlobStore, StorageError, fetch_url
 from soma_ray.storage.local import BlobHTTPServer
+from tests.storage.kit import QuietHandler
 
 MIB = 1024 * 1024
 
@@ -37,28 +37,6 @@ def ranges_sent(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
 
     monkeypatch.setattr(soma_ray.storage.fetcher, "_open", spy)
     return sent
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
-    """Start a throwaway HTTP server with a given handler; returns its base URL."""
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(handler: type[BaseHTTPRequestHandler]) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-class _Quiet(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 def test_large_file_is_fetched_in_default_5mib_ranges(
@@ -125,7 +103,7 @@ def test_connection_refused() -> None:
 def test_transient_errors_are_retried_three_times(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
     calls: list[int] = []
 
-    class Flaky(_Quiet):
+    class Flaky(QuietHandler):
         def do_GET(self) -> None:
             calls.append(1)
             if len(calls) <= 3:
@@ -141,7 +119,7 @@ def test_transient_errors_are_retried_three_times(serve: Callable[[type[BaseHTTP
 
 
 def test_short_body_is_a_size_mismatch(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Short(_Quiet):
+    class Short(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "100")
@@ -154,7 +132,7 @@ def test_short_body_is_a_size_mismatch(serve: Callable[[type[BaseHTTPRequestHand
 
 
 def test_wrong_range_is_detected(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Stuck(_Quiet):  # always answers with the first 10 bytes of a 100-byte file
+    class Stuck(QuietHandler):  # always answers with the first 10 bytes of a 100-byte file
         def do_GET(self) -> None:
             self.send_response(206)
             self.send_header("Content-Range", "bytes 0-9/100")

@@ -5,11 +5,10 @@ Each test runs a REAL HTTP server on 127.0.0.1 (http.server in a thread), no moc
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from soma_ray.storage.fetcher import (
     fetch_url,
     policy_for,
 )
+from tests.storage.kit import QuietHandler
 
 TINY = ModelConfig(dropout_rate=0.0, embedding_dim=16, pwff_hidden_dim=32, num_layers=2, num_heads=4)
 FAST = replace(CHAIN_POLICY, timeout=0.5, deadline=2.0, retries=0)
@@ -38,28 +38,6 @@ FAST = replace(CHAIN_POLICY, timeout=0.5, deadline=2.0, retries=0)
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(soma_ray.storage.fetcher, "RETRY_BACKOFF_S", 0.01)
-
-
-@pytest.fixture
-def serve() -> Iterator[Callable[[type[BaseHTTPRequestHandler]], str]]:
-    servers: list[ThreadingHTTPServer] = []
-
-    def start(handler: type[BaseHTTPRequestHandler]) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}"
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-
-
-class Quiet(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 def one_line(err: pytest.ExceptionInfo[Exception]) -> str:
@@ -99,7 +77,7 @@ def test_dev_zero_is_never_read_even_where_file_urls_are_allowed() -> None:
 
 
 def test_endless_body_stops_at_the_cap(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Endless(Quiet):
+    class Endless(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)  # ignores Range, no Content-Length, never ends
             self.end_headers()
@@ -120,7 +98,7 @@ def test_endless_body_stops_at_the_cap(serve: Callable[[type[BaseHTTPRequestHand
 def test_endless_body_into_the_store_leaves_the_cache_untouched(
     serve: Callable[[type[BaseHTTPRequestHandler]], str], tmp_path: Path
 ) -> None:
-    class Endless(Quiet):
+    class Endless(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.end_headers()
@@ -145,7 +123,7 @@ def test_endless_body_into_the_store_leaves_the_cache_untouched(
 def test_lying_content_range_is_refused(
     serve: Callable[[type[BaseHTTPRequestHandler]], str], content_range: str
 ) -> None:
-    class Liar(Quiet):
+    class Liar(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(206)
             self.send_header("Content-Range", content_range)
@@ -160,7 +138,7 @@ def test_lying_content_range_is_refused(
 
 
 def test_range_body_longer_than_announced_is_refused(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Overlong(Quiet):
+    class Overlong(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(206)
             self.send_header("Content-Range", "bytes 0-9/10")  # claims 10 bytes, sends forever
@@ -177,7 +155,7 @@ def test_range_body_longer_than_announced_is_refused(serve: Callable[[type[BaseH
 
 
 def test_slow_drip_hits_the_read_timeout(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Drip(Quiet):
+    class Drip(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -198,7 +176,7 @@ def test_slow_drip_hits_the_read_timeout(serve: Callable[[type[BaseHTTPRequestHa
 
 
 def test_slow_but_steady_drip_hits_the_request_deadline(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Trickle(Quiet):
+    class Trickle(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "1000")
@@ -233,7 +211,7 @@ def test_slow_but_steady_drip_hits_the_request_deadline(serve: Callable[[type[Ba
 def test_redirects_to_other_schemes_and_metadata_hosts_are_refused(
     serve: Callable[[type[BaseHTTPRequestHandler]], str], location: str, problem: str
 ) -> None:
-    class Redirect(Quiet):
+    class Redirect(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", location)
@@ -248,7 +226,7 @@ def test_redirects_to_other_schemes_and_metadata_hosts_are_refused(
 
 
 def test_redirect_to_an_allowed_http_host_is_followed(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Target(Quiet):
+    class Target(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "2")
@@ -257,7 +235,7 @@ def test_redirect_to_an_allowed_http_host_is_followed(serve: Callable[[type[Base
 
     target = serve(Target)
 
-    class Redirect(Quiet):
+    class Redirect(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(302)
             self.send_header("Location", f"{target}/x")
@@ -284,7 +262,7 @@ def test_ten_gigabyte_manifest_is_refused_before_downloading(
 ) -> None:
     requests: list[str] = []
 
-    class Counting(Quiet):
+    class Counting(QuietHandler):
         def do_GET(self) -> None:
             requests.append(self.path)
             self.send_error(500)
@@ -300,7 +278,7 @@ def test_ten_gigabyte_manifest_is_refused_before_downloading(
 
 
 def test_policy_cap_applies_to_every_fetch(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Big(Quiet):
+    class Big(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "5000")

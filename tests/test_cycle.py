@@ -49,6 +49,24 @@ def sim_txs(sim_db: Path, sender: str) -> dict[str, Any]:
     }
 
 
+def assert_secret_stays_in_its_key_file(key_file: Path, printed: str, ray: Any) -> None:
+    """The wallet's secret is a canary: it may be in its 0600 key file and nowhere else, not in what
+    the cycle printed, the Ray session's logs, the blobs, the checkpoints, the artifacts or the ledger."""
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    secret = key_file.read_text().strip()
+    assert len(secret) >= 32 and secret not in printed
+    session = Path(ray._private.worker._global_node.get_session_dir_path())  # this test session's Ray
+    scanned, hits = 0, []
+    for root in (key_file.parent, session / "logs"):
+        for path in root.rglob("*"):
+            if path == key_file or not path.is_file():
+                continue
+            scanned += 1
+            if secret.encode() in path.read_bytes():
+                hits.append(str(path))
+    assert scanned > 20 and hits == [], hits
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("served", [False, True], ids=["sim", "served-sdk"])
 def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any, served: bool) -> None:
@@ -91,6 +109,7 @@ def test_the_cycle_on_a_fresh_network(tmp_path: Path, ray_session: Any, served: 
     printed = out.getvalue()
     for line in ("step 7/7", "ledger of this cycle", "unexplained", "driver actor stopped"):
         assert line in printed
+    assert_secret_stays_in_its_key_file(config.folder / "wallet.key", printed, ray_session)
     assert ("network served at http://127.0.0.1:" in printed) == served
     if served:  # signed by the client: the network recorded the transactions' real digests
         with sqlite3.connect(config.folder / "sim" / "sim.db") as conn:

@@ -7,9 +7,11 @@ Plain async Python: `actor.py` runs it as a Ray actor; tests drive it directly t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,6 +60,7 @@ class Driver:
         self.network = network
         self.address = canonical_address(signer.address())
         self.state = DriverState(settings.state_path)
+        self._coin_keeping = asyncio.Lock()
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -203,27 +206,41 @@ class Driver:
 
     async def _keep_coins(self, balance: int) -> None:
         """Concurrent submissions each lock a coin (§8): split when fewer coins than that exist;
-        merge first when rewards and refunds have scattered the balance over many small coins."""
-        want = self.settings.concurrent_submissions
-        coins = await self.chain.coins(self.address)
-        if self.settings.dry_run:
-            return
-        if len(coins) > MERGE_ABOVE * want:
-            tx = await self.chain.merge_coins(self.signer)
-            key = f"merge:{tx.digest}"
-            self.state.record(key, await self._epoch(), MergePayload(coins=len(coins)))
-            self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
+        merge first when rewards and refunds have scattered the balance over many small coins.
+        One caller at a time: concurrent submissions that all found too few coins would each split."""
+        async with self._coin_keeping:
+            want = self.settings.concurrent_submissions
             coins = await self.chain.coins(self.address)
-            balance = await self.chain.balance(self.address)
-        if len(coins) >= want:
-            return
-        share = balance // (want + 1)
-        if share < 10 * FEE_RESERVE:
-            return  # too little to split usefully
-        missing = want - len(coins)
-        tx = await self.chain.pay_coins(self.signer, [self.address] * missing, [share] * missing)
-        key = f"split:{tx.digest}"
-        self.state.record(key, await self._epoch(), SplitPayload(coins=missing, share=share))
+            if self.settings.dry_run:
+                return
+            # PayCoins pays from its gas coin alone, which the client picks among the richest
+            # (§13.3): before a split, merge everything into one coin so the split fits in it.
+            if len(coins) > MERGE_ABOVE * want or 1 < len(coins) < want:
+                await self._coin_action(MergePayload(coins=len(coins)), lambda: self.chain.merge_coins(self.signer))
+                coins = await self.chain.coins(self.address)
+                balance = await self.chain.balance(self.address)
+            if len(coins) >= want:
+                return
+            share = balance // (want + 1)
+            if share < 10 * FEE_RESERVE:
+                return  # too little to split usefully
+            missing = want - len(coins)
+            await self._coin_action(SplitPayload(coins=missing, share=share),
+                                    lambda: self.chain.pay_coins(self.signer, [self.address] * missing, [share] * missing))
+
+    async def _coin_action(self, payload: MergePayload | SplitPayload, send: Callable[[], Awaitable[TxResult]]) -> None:
+        """Merges and splits go in the ledger with their fee, failed ones too (a failed
+        transaction still pays the base fee, §4.3), so the ledger's fees equal the chain's."""
+        epoch = await self._epoch()
+        try:
+            tx = await send()
+        except TransactionFailed as err:
+            key = f"{payload.KIND.value}:{err.digest or time.time_ns()}"
+            self.state.record(key, epoch, payload)
+            self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=(await self.chain.info()).params.base_fee)
+            raise
+        key = f"{payload.KIND.value}:{tx.digest}"
+        self.state.record(key, epoch, payload)
         self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
 
     def _verify_download(self, url: str, data: bytes) -> None:

@@ -49,21 +49,30 @@ def sim_txs(sim_db: Path, sender: str) -> dict[str, Any]:
     }
 
 
+def files_holding(secret: str, roots: list[Path], skip: tuple[Path, ...] = ()) -> tuple[int, list[str]]:
+    """(files scanned, files holding `secret`) under `roots`."""
+    scanned, hits = 0, []
+    for root in roots:
+        for path in root.rglob("*"):
+            if path in skip or not path.is_file():
+                continue
+            scanned += 1
+            if secret.encode() in path.read_bytes():
+                hits.append(str(path))
+    return scanned, hits
+
+
+def ray_session_logs(ray: Any) -> Path:
+    return Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"  # this test session's Ray
+
+
 def assert_secret_stays_in_its_key_file(key_file: Path, printed: str, ray: Any) -> None:
     """The wallet's secret is a canary: it may be in its 0600 key file and nowhere else, not in what
     the cycle printed, the Ray session's logs, the blobs, the checkpoints, the artifacts or the ledger."""
     assert key_file.stat().st_mode & 0o777 == 0o600
     secret = key_file.read_text().strip()
     assert len(secret) >= 32 and secret not in printed
-    session = Path(ray._private.worker._global_node.get_session_dir_path())  # this test session's Ray
-    scanned, hits = 0, []
-    for root in (key_file.parent, session / "logs"):
-        for path in root.rglob("*"):
-            if path == key_file or not path.is_file():
-                continue
-            scanned += 1
-            if secret.encode() in path.read_bytes():
-                hits.append(str(path))
+    scanned, hits = files_holding(secret, [key_file.parent, ray_session_logs(ray)], skip=(key_file,))
     assert scanned > 20 and hits == [], hits
 
 
@@ -168,6 +177,8 @@ def test_the_recipe_derives_every_path_from_the_folder(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("override", "field"), [
     ("chain.network=testnet", "chain"),
     ("wallet.key_file=elsewhere.key", "wallet"),
+    ("storage.local.root=/tmp/blobs", "storage"),
+    ("storage.kind=s3", "storage"),
     ("driver.state_path=elsewhere.db", "driver"),
     ("training.storage_path=/tmp/x", "training"),
     ("export.commit=true", "export"),
@@ -190,3 +201,37 @@ def test_a_bad_cycle_recipe_is_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {recipe}: cycle.faucet_requests: ")
+
+
+@pytest.mark.slow
+def test_the_cycle_on_your_own_bucket_keeps_both_secrets(tmp_path: Path, ray_session: Any, moto_endpoint: str) -> None:
+    """`storage.kind: s3` (a real S3 server on 127.0.0.1) with a canary S3 secret: the data and the
+    weights go to the bucket, and neither the S3 secret nor the wallet's is in anything the cycle
+    printed, the Ray session's logs, the cycle's folder (checkpoints, artifacts, ledger) or any
+    object it uploaded."""
+    import secrets
+
+    import boto3
+
+    s3_secret = "canarysecret" + secrets.token_hex(16)
+    bucket = "cycle-" + secrets.token_hex(4)
+    client = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                          aws_access_key_id="canaryid", aws_secret_access_key=s3_secret)
+    client.create_bucket(Bucket=bucket)
+    config = cycle_config(
+        tmp_path, "storage.kind=s3", f"storage.s3.bucket={bucket}", f"storage.s3.endpoint_url={moto_endpoint}",
+        "storage.s3.region=us-east-1", "storage.s3.access_key_id=canaryid",
+        f"storage.s3.secret_access_key={s3_secret}", "submit.max_fills=1",
+    )
+    out = io.StringIO()
+    result = run_cycle(config, Console(file=out, width=200))
+    assert result.active_at_reveal and len(result.fills) == 1 and result.unexplained == 0
+
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    assert any(k.startswith("models/") for k in keys) and any(k.startswith("data/") for k in keys), keys
+    printed = out.getvalue()
+    assert s3_secret not in printed
+    scanned, hits = files_holding(s3_secret, [config.folder, ray_session_logs(ray_session)])
+    uploaded = [k for k in keys if s3_secret.encode() in client.get_object(Bucket=bucket, Key=k)["Body"].read()]
+    assert scanned > 20 and hits == [] and uploaded == [], (hits, uploaded)
+    assert_secret_stays_in_its_key_file(config.folder / "wallet.key", printed, ray_session)

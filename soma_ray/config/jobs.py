@@ -121,10 +121,16 @@ class CycleConfig(JobConfig):
     @field_validator("wallet", "storage")
     @classmethod
     def _made_by_the_cycle(cls, value: BaseModel, info: ValidationInfo) -> BaseModel:
+        # Your own bucket is welcome (a dress rehearsal of the real uploads); a local store is
+        # the cycle's, under its folder.
+        if isinstance(value, StorageConfig) and value.kind == "s3":
+            if value.s3 is None:
+                raise ValueError("storage.kind is s3 but storage.s3 is missing; add storage.s3.bucket")
+            return value
         if value.model_fields_set:
-            raise ValueError(
-                f"the cycle makes its own {info.field_name} under cycle.folder; remove this section"
-            )
+            hint = "remove this section" if info.field_name == "wallet" else \
+                "remove this section, or use storage.kind: s3 with your bucket"
+            raise ValueError(f"the cycle makes its own {info.field_name} under cycle.folder; {hint}")
         return value
 
     @field_validator("driver", "training", "export", "scoring")
@@ -156,7 +162,8 @@ class CycleConfig(JobConfig):
         sim = self.chain.sim.model_copy(update={"path": folder / "sim"})
         return {
             "chain": self.chain.model_copy(update={"sim": sim}),
-            "storage": StorageConfig(kind="local", local=LocalStorageConfig(root=sim.blob_dir, base_url=sim.blob_url)),
+            "storage": self.storage if self.storage.kind == "s3" else StorageConfig(
+                kind="local", local=LocalStorageConfig(root=sim.blob_dir, base_url=sim.blob_url)),
             "wallet": WalletConfig(key_file=folder / "wallet.key"),
             "driver": self.driver.model_copy(update={"state_path": folder / "driver.db"}),
         }

@@ -10,6 +10,7 @@ import pytest
 from soma_sdk import Keypair
 
 from soma_ray.chain.sim import SimChain, SimSettings
+from tests.kit import FaultProxy
 
 # Ray on these machines (design.md): loopback only, no auth token, no usage stats.
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
@@ -76,6 +77,15 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def fault_proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    """A real HTTP proxy in front of the session's moto server that injects storage faults
+    (5xx, stalls, dropped connections, wrong bytes) into the requests a test picks."""
+    proxy = FaultProxy(moto_endpoint)
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture(scope="session")

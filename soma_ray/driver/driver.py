@@ -44,7 +44,7 @@ from soma_ray.protocol.bond import submission_bond
 from soma_ray.protocol.commitments import canonical_address, commitment
 from soma_ray.protocol.rewards import split_filled
 from soma_ray.protocol.windows import audit_window_open, reveal_epoch, reveal_missed
-from soma_ray.storage import BlobStore, StorageError, fetch_url
+from soma_ray.storage import BlobStore, StorageError, fetch_url, redact_url
 
 log = logging.getLogger("soma_ray.driver")
 
@@ -168,8 +168,7 @@ class Driver:
         info = await self.chain.info()
         bond = submission_bond(len(data), info.params)
         await self._preflight(bond, info.epoch, info.params.submission_bond_per_byte)
-        url = self.store.put(f"data/{commitment(data)}.bin", data)
-        self._verify_download(url, data)
+        url = self._upload(f"data/{commitment(data)}.bin", data, f"submission to target {target_id}")
         payload = SubmitPayload(target_id=target_id, url=url, size=len(data), checksum=commitment(data),
                                 model_id=model_id, distance=distance, loss=loss)
         if not self.state.record(key, info.epoch, payload, amount=bond):
@@ -243,16 +242,30 @@ class Driver:
         self.state.record(key, epoch, payload)
         self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
 
-    def _verify_download(self, url: str, data: bytes) -> None:
-        if not self.settings.verify_uploads:
-            return
+    def _upload(self, key: str, data: bytes, what: str) -> str:
+        """Upload `data` and read it back through its public URL, before anything is recorded or
+        sent: a storage fault (5xx, timeout, a URL answering 403/404 or other bytes) is one line
+        and leaves no trace in the ledger or on chain; calling again retries from scratch."""
+        try:
+            url = self.store.put(key, data)
+        except StorageError as err:
+            raise StorageError(f"{what} not sent: {err}") from None
+        if not self.settings.verify_uploads or not url.startswith(("http://", "https://")):
+            return url
         try:
             # Capped at the uploaded size: a byte more is an error, not a download of anything.
-            fetched = fetch_url(url, max_bytes=len(data)) if url.startswith(("http://", "https://")) else None
+            fetched = fetch_url(url, max_bytes=len(data))
         except StorageError as err:
-            raise DriverRefused(f"uploaded data is not downloadable ({err}); validators could not fetch it") from None
-        if fetched is not None and (len(fetched) != len(data) or commitment(fetched) != commitment(data)):
-            raise DriverRefused(f"{url} serves different bytes than were uploaded; fix the storage public URL")
+            raise DriverRefused(
+                f"{what} not sent: the upload is not publicly downloadable ({err}); validators must fetch it, "
+                "so make the bucket public-read or fix the storage public URL"
+            ) from None
+        if len(fetched) != len(data) or commitment(fetched) != commitment(data):
+            raise DriverRefused(
+                f"{what} not sent: {redact_url(url)} serves different bytes than were uploaded; "
+                "fix the storage public URL"
+            )
+        return url
 
     # -- models: create, commit, reveal ----------------------------------------------------
 
@@ -292,8 +305,7 @@ class Driver:
         if model.status == ModelStatus.PENDING:
             raise DriverRefused(f"model {model_id} has a commit awaiting its reveal; commit again after revealing")
         encrypted, decryption_key = SomaClient.encrypt_weights(weights)  # a fresh random key every commit
-        url = self.store.put(f"models/{model_id}/{commitment(encrypted)}.enc", encrypted)
-        self._verify_download(url, encrypted)
+        url = self._upload(f"models/{model_id}/{commitment(encrypted)}.enc", encrypted, f"commit of model {model_id}")
         epoch = await self._epoch()
         payload = CommitPayload(
             model_id=model_id, url=url, checksum=commitment(encrypted), size=len(encrypted),

@@ -49,6 +49,7 @@ from soma_ray.chain.types import Manifest
 from soma_ray.protocol.commitments import commitment, decode_key
 from soma_ray.storage.errors import StorageError, redact_url
 from soma_ray.storage.fetcher import (
+    DiskFullError,
     Download,
     FetchPolicy,
     RefusedURLError,
@@ -357,6 +358,12 @@ class ModelStore:
                     check(self.fetcher.fetch_into(manifest.url, handle, max_bytes=manifest.size))
                     handle.seek(0)
                     return handle.read()
+        except DiskFullError as err:  # nothing half-written is left: fetch_file removed its temp file
+            raise ModelUnavailable(
+                label,
+                f"disk full while caching its weights into {self.weights_dir} ({os.strerror(err.errno or 0)}); "
+                "free space there or set scoring.cache_dir to a folder on a bigger disk",
+            ) from None
         except UnsupportedURLError as err:
             raise ModelUnavailable(label, f"unsupported weights URL: {err}") from None
         except RefusedURLError as err:

@@ -25,6 +25,12 @@ class S3StorageConfig(_Section):
     prefix: str = ""
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+    # A stalled or failing S3 fails an upload in bounded time (boto3 retries each request).
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=600, description="seconds to connect to S3")
+    read_timeout_s: float = Field(
+        default=60.0, gt=0, le=3600, description="seconds S3 may stay silent during a request (a stalled upload)"
+    )
+    max_attempts: int = Field(default=3, ge=1, le=10, description="tries per S3 request (5xx, timeouts)")
 
 
 class StorageConfig(_Section):

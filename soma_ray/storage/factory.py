@@ -23,4 +23,7 @@ def open_blob_store(config: StorageConfig) -> BlobStore:
         secret_access_key=s3.secret_access_key.get_secret_value() if s3.secret_access_key else None,
         public_url=s3.public_url or None,
         prefix=s3.prefix,
+        connect_timeout=s3.connect_timeout_s,
+        read_timeout=s3.read_timeout_s,
+        max_attempts=s3.max_attempts,
     )

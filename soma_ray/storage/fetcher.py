@@ -28,6 +28,7 @@ host or redirect, TooLargeError for a download over its cap), without URL creden
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import http.client
 import io
@@ -63,9 +64,12 @@ __all__ = [
     "ALL_SCHEMES",
     "CHAIN_POLICY",
     "DEFAULT_CHUNK_SIZE",
+    "DISK_FULL_ERRNOS",
     "HTTP_SCHEMES",
+    "DiskFullError",
     "Download",
     "FetchPolicy",
+    "LocalWriteError",
     "RefusedURLError",
     "TooLargeError",
     "URLFetcher",
@@ -104,6 +108,31 @@ class RefusedURLError(StorageError):
 
 class TooLargeError(StorageError):
     """The download is (or announces it is) larger than its cap."""
+
+
+class LocalWriteError(StorageError):
+    """The downloaded bytes could not be written locally (`errno` says why); never retried."""
+
+    def __init__(self, message: str, code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = code
+
+
+class DiskFullError(LocalWriteError):
+    """No room for the download: the disk is full, a quota or a file size limit is reached."""
+
+
+# What "no room" looks like: a full disk, a full quota, a file size limit (RLIMIT_FSIZE).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _write_error(err: OSError, what: str) -> LocalWriteError:
+    """One line for a local write failure of `what`: DiskFullError when there is no room."""
+    reason = err.strerror or type(err).__name__
+    if err.errno in DISK_FULL_ERRNOS:
+        return DiskFullError(f"disk full while writing {what} ({reason}); free space there or use a bigger disk",
+                             err.errno)
+    return LocalWriteError(f"cannot write {what} ({reason}); check the folder and its disk", err.errno)
 
 
 @dataclass(frozen=True)
@@ -187,7 +216,10 @@ class _Sink:
             )
         self.size += len(block)
         self.hash.update(block)
-        self.out.write(block)
+        try:
+            self.out.write(block)
+        except OSError as err:  # a full disk is not a network error: no retry, its own line
+            raise _write_error(err, f"the download of {self.shown}") from None
 
     def mark(self) -> tuple[int, Any]:
         return self.size, self.hash.copy()
@@ -289,20 +321,31 @@ class URLFetcher:
         """Stream `url` to a temporary file beside `dest`, `check` it, then rename it to `dest`.
 
         Any failure (download, cap, `check` raising) leaves no file behind and `dest` untouched.
+        No room (ENOSPC, EDQUOT, EFBIG, at any write, the flush or the fsync) is a DiskFullError
+        naming `dest`'s folder; other local write failures stay OSError (or LocalWriteError).
         """
         dest = Path(dest)
-        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        tmp: str | None = None
         try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
             with os.fdopen(fd, "w+b") as handle:
                 result = self.fetch_into(url, handle, max_bytes=max_bytes)
                 handle.flush()
-                os.fsync(handle.fileno())
+                os.fsync(handle.fileno())  # some filesystems report a full disk only here
             if check is not None:
                 check(result)
             os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        except BaseException as err:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            code = err.errno if isinstance(err, (OSError, LocalWriteError)) else None
+            if code in DISK_FULL_ERRNOS:
+                raise DiskFullError(
+                    f"disk full while writing {dest.name} into {dest.parent} ({os.strerror(code or 0)}); "
+                    "free space there or use a folder on a bigger disk",
+                    code,
+                ) from None
             raise
         return result
 

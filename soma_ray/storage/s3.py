@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -18,6 +19,7 @@ from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
 from botocore.exceptions import (  # type: ignore[import-untyped]
     ConnectTimeoutError,
     EndpointConnectionError,
+    HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
     ReadTimeoutError,
@@ -82,6 +84,9 @@ class S3BlobStore:
         prefix: str = "",
         acl: str | None = "public-read",
         multipart_threshold: int = 16 * MIB,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        max_attempts: int = 3,
     ) -> None:
         bucket = bucket.strip()
         if not bucket or "/" in bucket:
@@ -102,6 +107,7 @@ class S3BlobStore:
         if self.prefix:
             check_key(self.prefix)
         self.acl = acl or None
+        self.read_timeout, self.max_attempts = read_timeout, max_attempts
         # Parts of 16 MiB keep memory bounded and let boto3 upload them in parallel.
         self._transfer = TransferConfig(
             multipart_threshold=multipart_threshold,
@@ -115,6 +121,9 @@ class S3BlobStore:
             region=self.region,
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
+            max_attempts=max_attempts,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             label=f"bucket {bucket!r}",
         )
 
@@ -233,10 +242,22 @@ class S3BlobStore:
             )
         if find_cause(err, (EndpointConnectionError, ConnectTimeoutError)):
             return StorageError(f"cannot reach {where}; check S3_ENDPOINT_URL and the network")
+        tries = f"{self.max_attempts} {'try' if self.max_attempts == 1 else 'tries'}"
         if find_cause(err, (ReadTimeoutError,)):
             return StorageError(
-                f"{where} timed out during {action} of {key!r}; "
-                "retry, or check the network"
+                f"{where} did not answer within {self.read_timeout:g} s during {action} of {key!r} ({tries}); "
+                "retry later, or raise storage.s3.read_timeout_s on a slow link"
+            )
+        if find_cause(err, (HTTPClientError,)):  # the connection dropped mid-request
+            return StorageError(
+                f"the connection to {where} broke during {action} of {key!r} ({tries}); "
+                "retry later, or check the network and S3_ENDPOINT_URL"
+            )
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if cause is not None else 0
+        if isinstance(status, int) and status >= 500:  # boto3 already retried these
+            return StorageError(
+                f"{where} answered HTTP {status} ({code}) to the {action} of {key!r} ({tries}); "
+                "the S3 service is failing: retry later, or raise storage.s3.max_attempts"
             )
         if code in ("404", "NoSuchKey", "NotFound"):
             return BlobNotFoundError(
@@ -276,4 +297,9 @@ class S3BlobStore:
         return StorageError(f"S3 {action} of {key!r} in {where} failed: {self._scrub(detail)}")
 
     def _scrub(self, text: str) -> str:
+        # URLs lose their query strings (upload ids, presigned signatures) as well as the keys.
+        text = _URL.sub(lambda match: redact_url(match.group()), text)
         return scrub(text, *self._secrets)
+
+
+_URL = re.compile(r"https?://[^\s\"'<>]+")

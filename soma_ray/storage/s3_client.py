@@ -55,6 +55,8 @@ def s3_client(
     secret_access_key: str | None = None,
     signing: Signing = "signed",
     max_attempts: int = 3,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
     max_pool_connections: int | None = None,
     label: str | None = None,
 ) -> Any:
@@ -64,6 +66,10 @@ def s3_client(
       "anonymous" (public buckets), or "if-credentials" (signed when boto3 finds any
       credentials, else anonymous).
     - Custom endpoints (R2, MinIO, moto) get path-style addressing; AWS picks by itself.
+    - `max_attempts` counts the first try: boto3 itself retries 5xx, throttling, dropped
+      connections and timeouts (standard mode, jittered backoff) before an error reaches us.
+    - `connect_timeout` / `read_timeout` (seconds) bound connecting and every socket read or
+      write, so a stalled server fails the request instead of hanging the caller.
     - `label` names what the client is for in the error raised when it cannot be built.
     """
     import boto3  # type: ignore[import-untyped]
@@ -88,9 +94,10 @@ def s3_client(
         config = Config(
             signature_version="s3v4" if signed else UNSIGNED,
             s3={"addressing_style": "path" if endpoint_url else "auto"},
-            retries={"max_attempts": max_attempts, "mode": "standard"},
-            connect_timeout=10,
-            read_timeout=60,
+            # total_max_attempts counts the first try (botocore's max_attempts would not).
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             **options,
         )
         return session.client("s3", endpoint_url=endpoint_url, config=config)

@@ -18,7 +18,7 @@ from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.settings import DriverSettings
 from soma_ray.protocol.commitments import commitment, embedding_commitment
-from soma_ray.storage import LocalBlobStore
+from soma_ray.storage import BlobStore, LocalBlobStore
 from soma_ray.training.export import MANIFEST_FILE, WEIGHTS_FILE
 
 
@@ -40,8 +40,11 @@ def write_artifacts(folder: Path, sim: SimChain, seed: int = 0) -> Path:
     return folder / MANIFEST_FILE
 
 
-def make_driver(sim: SimChain, server_url: str, signer: Keypair, root: Path, **settings: object) -> Driver:
-    store = LocalBlobStore(sim.settings.blob_dir, server_url)
+def make_driver(
+    sim: SimChain, server_url: str, signer: Keypair, root: Path, store: BlobStore | None = None, **settings: object
+) -> Driver:
+    """A driver over `sim`, uploading to `store` (default: the network's own served blob dir)."""
+    store = store or LocalBlobStore(sim.settings.blob_dir, server_url)
     driver_settings = DriverSettings(state_path=root / "driver.db", **settings)  # type: ignore[arg-type]
     return Driver(sim, signer, store, driver_settings, "sim")
 

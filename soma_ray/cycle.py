@@ -198,9 +198,16 @@ class _Cycle:
             _sync(self.chain.faucet(address))
         handle = driver_handle(self.submit)
         ledger0: Ledger = call(handle.ledger.remote())  # after its start-up (a kept folder may owe claims)
-        had_model = call(handle.status.remote()).model_id is not None
+        start: DriverStatus = call(handle.status.remote())
+        had_model = start.model_id is not None
         before = self.balance(address)
         self.say(1, f"wallet {address} funded: {to_soma(before):.9f} SOMA; driver actor started")
+        if start.model_status == ModelStatus.PENDING:
+            # A kept folder whose last run stopped between commit and reveal: move the clock to
+            # the reveal epoch first (the driver reveals there), or the new commit is refused.
+            self.advance()
+            call(handle.tick.remote())
+            self.console.print(f"the last run's commit of {start.model_id} revealed first", highlight=False)
 
         # 2. train on the network's architecture, export the best checkpoint
         self.say(2, "training (Ray Train + DeepSpeed)")

@@ -471,17 +471,4 @@ class Driver:
         )
 
     def ledger(self) -> Ledger:
-        submits = self.state.actions(SubmitPayload, (ActionStatus.DONE,))
-        claims = self.state.actions(ClaimPayload, (ActionStatus.DONE,))
-        return Ledger(
-            start_balance=int(self.state.meta("start_balance") or 0),
-            model_stake=sum(a.amount for a in self.state.actions(CreateModelPayload, (ActionStatus.DONE,))),
-            submissions=len(submits),
-            bonds_locked=sum(a.amount for a in submits),
-            bonds_returned=sum(a.payload.bond_returned for a in claims),
-            rewards_as_submitter=sum(a.payload.as_submitter for a in claims),
-            rewards_as_model_owner=sum(a.payload.as_model_owner for a in claims),
-            claimer_incentives=sum(a.payload.as_claimer for a in claims),
-            claims=len(claims),
-            fees=sum(a.fee for a in self.state.actions()),
-        )
+        return self.state.ledger()

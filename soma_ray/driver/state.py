@@ -26,9 +26,13 @@ from soma_ray.driver.actions import (
     Action,
     ActionKind,
     ActionStatus,
+    ClaimPayload,
+    CreateModelPayload,
     Payload,
+    SubmitPayload,
     payload_from_json,
 )
+from soma_ray.driver.results import Ledger
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -158,6 +162,23 @@ class DriverState:
         with self._tx() as conn:
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = ?",
                          (key, value, value))
+
+    def ledger(self) -> Ledger:
+        """The running totals of what this wallet's actions moved (what `soma-ray driver status` shows)."""
+        submits = self.actions(SubmitPayload, (ActionStatus.DONE,))
+        claims = self.actions(ClaimPayload, (ActionStatus.DONE,))
+        return Ledger(
+            start_balance=int(self.meta("start_balance") or 0),
+            model_stake=sum(a.amount for a in self.actions(CreateModelPayload, (ActionStatus.DONE,))),
+            submissions=len(submits),
+            bonds_locked=sum(a.amount for a in submits),
+            bonds_returned=sum(a.payload.bond_returned for a in claims),
+            rewards_as_submitter=sum(a.payload.as_submitter for a in claims),
+            rewards_as_model_owner=sum(a.payload.as_model_owner for a in claims),
+            claimer_incentives=sum(a.payload.as_claimer for a in claims),
+            claims=len(claims),
+            fees=sum(a.fee for a in self.actions()),
+        )
 
     def spent_in_epoch(self, epoch: int) -> int:
         """Bonds locked and fees paid by actions recorded in `epoch`."""

@@ -365,6 +365,12 @@ def _find_model(registry: object, model_id: str) -> tuple[str, Any] | None:
     return None
 
 
+def model_ids_in_state(state: object) -> list[str]:
+    """Every model id in the system state's model registry."""
+    registry = _get(state, "model_registry")
+    return [str(key) for table in ("models", "pending_models") for key in _fields(_get(registry, table))]
+
+
 def model_info_from_state(state: object, model_id: str) -> ModelInfo:
     """`ModelInfo` from the system state's model registry (best effort over the nested shape).
 

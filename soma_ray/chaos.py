@@ -233,9 +233,9 @@ class SoakReport:
 
 
 def soak_faults(seed: int, max_faults: int | None = None) -> FaultSettings:
-    """Every knob on. Epochs last at least 12 transactions (a real one lasts a day)."""
+    """Every knob on. Epochs last at least 6 transactions (a real one lasts a day)."""
     return FaultSettings(seed=seed, reset_before=0.08, drop_after=0.1, lock_conflict=0.04, delay_s=0.05,
-                         delay_probability=0.1, epoch_change=0.04, epoch_min_txs=12, max_faults=max_faults)
+                         delay_probability=0.1, epoch_change=0.08, epoch_min_txs=6, max_faults=max_faults)
 
 
 async def _submitter(name: str, wallet: Wallet, stop: asyncio.Event, rng: random.Random,

@@ -77,6 +77,7 @@ class Driver:
         self.counts = SendCounts()
         self._uncertain: set[str] = set()  # keys of actions sent without an answer, not yet settled
         self._create_lock = asyncio.Lock()
+        self._coins_lock = asyncio.Lock()
 
     # -- start-up --------------------------------------------------------------------------
 
@@ -343,6 +344,10 @@ class Driver:
     async def _keep_coins(self, balance: int) -> None:
         """Concurrent submissions each lock a coin (§8): split when fewer coins than that exist;
         merge first when rewards and refunds have scattered the balance over many small coins."""
+        async with self._coins_lock:  # one coin reshuffle at a time (concurrent ones would collide)
+            await self._keep_coins_locked(balance)
+
+    async def _keep_coins_locked(self, balance: int) -> None:
         want = self.settings.concurrent_submissions
         coins = await self.chain.coins(self.address)
         if self.settings.dry_run:

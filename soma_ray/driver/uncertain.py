@@ -14,8 +14,10 @@ from dataclasses import asdict, dataclass
 from soma_ray.chain.errors import ChainError, ChainUnavailable, TransactionFailed
 
 # The node's texts for inputs another transaction holds (protocol.md §13.3): soma-sdk retries them
-# itself and raises when its retries run out.
-_CONFLICT_MARKERS = ("objectlockconflict", "already locked", "not available for consumption")
+# itself and raises when its retries run out. And a transaction whose digest already executed (the
+# same transaction sent twice, e.g. two identical merges): it landed, the answer went elsewhere.
+_CONFLICT_MARKERS = ("objectlockconflict", "already locked", "not available for consumption", "already executed",
+                     "alreadyexists")
 
 
 def is_uncertain(err: BaseException) -> bool:

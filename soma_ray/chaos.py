@@ -274,7 +274,7 @@ async def soak(folder: Path, *, seed: int, faults: int, epochs: int, per_round: 
     started = time.monotonic()
     report = SoakReport(seed=seed)
     folder.mkdir(parents=True, exist_ok=True)
-    wallet = await open_wallet(folder, soak_faults(seed), coins=8, concurrent_submissions=2, send_attempts=10)
+    wallet = await open_wallet(folder, soak_faults(seed), coins=8, concurrent_submissions=4, send_attempts=10)
     rng = random.Random(seed)
     try:
         manifests = artifacts or folder / "artifacts"
@@ -283,8 +283,7 @@ async def soak(folder: Path, *, seed: int, faults: int, epochs: int, per_round: 
         rounds = 0
         while True:
             epoch = (await wallet.sim.info()).epoch
-            if epoch - first_epoch >= epochs and wallet.server.faults.injected + wallet.server.faults.counts[
-                    "delay"] >= faults:
+            if epoch - first_epoch >= epochs and sum(wallet.server.faults.counts.values()) >= faults:
                 break
             rounds += 1
             await wallet.driver.tick()  # reveals first, then claims

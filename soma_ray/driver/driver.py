@@ -76,6 +76,7 @@ class Driver:
         self.gate = SendGate()  # sends shared; finding out what an unanswered send did, exclusive
         self.counts = SendCounts()
         self._uncertain: set[str] = set()  # keys of actions sent without an answer, not yet settled
+        self._fee_unknown: set[str] = set()  # keys of actions the chain refused, their fee not yet charged
         self._create_lock = asyncio.Lock()
         self._coins_lock = asyncio.Lock()
 
@@ -129,6 +130,7 @@ class Driver:
         else in flight, what the chain's balance lacks against the ledger is exactly what they
         cost (a lost answer hides the fee; a reset before execution cost nothing)."""
         keys, self._uncertain = self._uncertain, set()
+        refused, self._fee_unknown = self._fee_unknown, set()
         settled = []
         for key in sorted(keys):
             action = self.state.get(key)
@@ -141,8 +143,8 @@ class Driver:
             if after is not None and after.status == ActionStatus.DONE:
                 self.counts.landed += 1
             log.info("settled %s from the chain: %s", key, after.status if after else "?")
-        if settled:
-            await self._charge_unexplained(settled[0])
+        if settled or refused:
+            await self._charge_unexplained((settled or sorted(refused))[0])
 
     async def _settle(self, action: Action[Payload]) -> None:
         key, payload = action.key, action.payload
@@ -237,8 +239,11 @@ class Driver:
                 log.info("%s never landed; sending it again (try %d)", key, attempt + 1)
             try:
                 async with self.gate.shared():
-                    return await send()
+                    result = await send()
+                await self._charge_refused(key)
+                return result
             except Exception as err:
+                await self._charge_refused(key)
                 if not is_uncertain(err):
                     raise
                 self.counts.uncertain += 1
@@ -250,6 +255,16 @@ class Driver:
                 return None
         raise ChainUnavailable(f"{key}: sent {self.settings.send_attempts} times without landing; "
                                "the ledger has it as interrupted, so a later call sends it again")
+
+    def _failed(self, key: str, status: ActionStatus, error: str) -> None:
+        """The chain executed the action and refused it: its fee (the base fee, or less when the
+        gas coin held less, §4.3) is charged from the balance once nothing else is in flight."""
+        self.state.finish(key, status, error=error)
+        self._fee_unknown.add(key)
+
+    async def _charge_refused(self, key: str) -> None:
+        if key in self._fee_unknown:
+            await self.settle_uncertain()
 
     async def _epoch_of(self, before: int, read: Callable[[], Awaitable[int | None]]) -> int:
         """The epoch a just-answered transaction ran in: `before` (read before sending) when the
@@ -298,7 +313,7 @@ class Driver:
                     embedding=np.asarray(embedding, np.float32), distance_score=distance, loss_score=[loss],
                 )
             except TransactionFailed as err:
-                self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=info.params.base_fee)
+                self._failed(key, ActionStatus.FAILED, err.code)
                 raise
             self._failpoint("submit:sent")
             fill_epoch = await self._epoch_of(before, lambda: self._fill_epoch(target_id))
@@ -371,13 +386,12 @@ class Driver:
         """A merge or split: recorded before it is sent like every action; one that got no answer
         is never sent again (its fee is read from the balance)."""
         self.state.record(key, await self._epoch(), payload)
-        base_fee = (await self.chain.info()).params.base_fee
 
         async def send() -> TxResult:
             try:
                 tx = await call()
             except TransactionFailed as err:
-                self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=base_fee)
+                self._failed(key, ActionStatus.FAILED, err.code)
                 raise
             self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
             return tx
@@ -483,7 +497,6 @@ class Driver:
             self.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
             return
         weights = encrypted
-        base_fee = (await self.chain.info()).params.base_fee
 
         async def send() -> TxResult:
             before = await self._epoch()
@@ -493,7 +506,7 @@ class Driver:
                     decryption_key=p.decryption_key, embedding=np.asarray(p.embedding, np.float32),
                 )
             except TransactionFailed as err:
-                self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=base_fee)
+                self._failed(key, ActionStatus.FAILED, err.code)
                 raise
             self._failpoint("commit:sent")
             epoch = await self._epoch_of(before, lambda: self._chain_commit_epoch(p.model_id))
@@ -538,7 +551,6 @@ class Driver:
         if self.settings.dry_run:
             self.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
             return False
-        base_fee = (await self.chain.info()).params.base_fee
 
         async def send() -> TxResult:
             try:
@@ -547,7 +559,7 @@ class Driver:
                     embedding=np.asarray(p.embedding, np.float32),
                 )
             except TransactionFailed as err:
-                self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=base_fee)
+                self._failed(key, ActionStatus.FAILED, err.code)
                 log.error("reveal of %s failed: %s", p.model_id, err)
                 raise
             self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
@@ -618,14 +630,14 @@ class Driver:
             try:
                 tx = await self.chain.claim_rewards(self.signer, target_id)
             except AuditWindowOpen:
-                self.state.finish(key, ActionStatus.WAITING, error="AuditWindowOpen", fee=info.params.base_fee)
+                self._failed(key, ActionStatus.WAITING, "AuditWindowOpen")
                 log.info("claim of %s is early (audit window open); retrying in a later epoch", target_id)
                 return None
             except (TargetNotFound, ObjectNotFound):
                 self.state.finish(key, ActionStatus.FAILED, error="already claimed by someone else")
                 return None
             except TransactionFailed as err:
-                self.state.finish(key, ActionStatus.FAILED, error=err.code, fee=info.params.base_fee)
+                self._failed(key, ActionStatus.FAILED, err.code)
                 return None
             self.state.finish(key, ActionStatus.DONE, digest=tx.digest, fee=tx.fee)
             return tx

@@ -1,9 +1,11 @@
 """Which send failures leave the outcome unknown, and the driver's fault counters.
 
-A transaction whose answer never came (the connection reset before or after it executed, the
-answer was lost, it timed out) may or may not have executed; a lock conflict the client gave up on
-did not, but is settled the same way (reading the chain costs less than being wrong). A failure the
-chain answered (`TransactionFailed`) is certain: it executed, failed, and charged the base fee.
+Only an answer from the chain is certain: a `TransactionFailed` executed, failed and charged the
+base fee. Everything else a send can raise leaves the outcome open: the connection reset before or
+after the transaction executed, the answer was lost or late, the client gave up on a lock conflict
+(nothing executed), the node refused the transaction as built (nothing executed) or answered that
+the same transaction already executed (it did). Reading the chain costs less than being wrong, so
+the driver settles all of them from chain state.
 """
 
 from __future__ import annotations
@@ -11,22 +13,14 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass
 
-from soma_ray.chain.errors import ChainError, ChainUnavailable, TransactionFailed
-
-# The node's texts for inputs another transaction holds (protocol.md §13.3): soma-sdk retries them
-# itself and raises when its retries run out. And a transaction whose digest already executed (the
-# same transaction sent twice, e.g. two identical merges): it landed, the answer went elsewhere.
-_CONFLICT_MARKERS = ("objectlockconflict", "already locked", "not available for consumption", "already executed",
-                     "alreadyexists")
+from soma_ray.chain.errors import ChainError, TransactionFailed
 
 
 def is_uncertain(err: BaseException) -> bool:
-    """True when `err` does not tell whether the transaction executed."""
+    """True when `err`, raised by a send, does not tell whether the transaction executed."""
     if isinstance(err, TransactionFailed):
         return False
-    if isinstance(err, (ChainUnavailable, TimeoutError, asyncio.TimeoutError)):
-        return True
-    return isinstance(err, ChainError) and any(m in str(err).lower() for m in _CONFLICT_MARKERS)
+    return isinstance(err, (ChainError, TimeoutError, asyncio.TimeoutError))
 
 
 @dataclass

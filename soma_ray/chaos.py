@@ -32,8 +32,8 @@ from soma_ray.chain.served import LocalnetServer, LocalnetSettings
 from soma_ray.chain.served.config import FaultSettings
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.types import ModelStatus, Target, TargetStatus
-from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.actions import OPEN_STATUSES, ActionStatus, CommitPayload, RevealPayload
+from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.settings import DriverSettings
 from soma_ray.errors import SomaRayError
@@ -376,6 +376,18 @@ async def _check_all(wallet: Wallet, epoch: int, final: bool = False) -> int:
 
 
 __all__ = [
-    "InvariantBroken", "SoakReport", "Wallet", "chain_txs", "check_exactly_once", "check_ledger", "check_nothing_open",
-    "check_reveals", "fees_paid", "open_wallet", "soak", "soak_faults", "served_settings", "tx_epochs",
+    "InvariantBroken",
+    "SoakReport",
+    "Wallet",
+    "chain_txs",
+    "check_exactly_once",
+    "check_ledger",
+    "check_nothing_open",
+    "check_reveals",
+    "fees_paid",
+    "open_wallet",
+    "served_settings",
+    "soak",
+    "soak_faults",
+    "tx_epochs",
 ]

@@ -62,6 +62,11 @@ class Chain(abc.ABC):
     async def get_model(self, model_id: str) -> ModelInfo: ...
 
     @abc.abstractmethod
+    async def models_owned(self, owner: str) -> list[ModelInfo]:
+        """Every model in the registry owned by `owner`, in any state (how a lost CreateModel
+        answer is found out: its id derives from a digest the client never saw)."""
+
+    @abc.abstractmethod
     async def balance(self, address: str) -> int: ...
 
     @abc.abstractmethod

@@ -27,6 +27,13 @@ class Ledger:
     def rewards(self) -> int:
         return self.rewards_as_submitter + self.rewards_as_model_owner + self.claimer_incentives
 
+    @property
+    def expected_balance(self) -> int:
+        """The wallet's balance as the ledger explains it: the chain's must equal it to the
+        shannon while nothing is in flight and the driver is the wallet's only signer."""
+        return (self.start_balance - self.model_stake - self.fees - self.bonds_locked + self.bonds_returned
+                + self.rewards)
+
     def since(self, earlier: Ledger) -> Ledger:
         """What happened between `earlier` and this ledger (the start balance is this one's)."""
         diff = {f.name: getattr(self, f.name) - getattr(earlier, f.name) for f in fields(self)}

@@ -27,6 +27,9 @@ class DriverSettings(BaseModel):
     claim_others: bool = Field(default=False, description="also claim anyone's targets when the 0.5% beats the fee")
     poll_seconds: float = Field(default=30.0, gt=0, description="epoch polling on a real network (sim: 0.2 s)")
     verify_uploads: bool = Field(default=True, description="fetch every upload back and check size + Blake2b")
+    send_attempts: int = Field(
+        default=5, ge=1, le=100, description="sends of an action whose answers were lost and that never landed"
+    )
     failpoint: str | None = Field(
         default=None, description="fault tests only: exit the driver process once at this point"
     )

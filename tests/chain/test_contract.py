@@ -148,6 +148,8 @@ async def test_create_model_is_created(chain: Chain) -> None:
     assert model.stake == info.params.model_min_stake
     assert model.create_epoch == info.epoch
     assert model.manifest is None
+    assert [m.model_id for m in await chain.models_owned(kp.address())] == [model.model_id]
+    assert await chain.models_owned(Keypair.generate().address()) == []
     with pytest.raises(errors.ManifestCountMismatch):
         await chain.model_manifests([model_id])
 

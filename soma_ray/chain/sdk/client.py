@@ -23,6 +23,7 @@ from soma_ray.chain.sdk.convert import (
     active_model_from_sdk,
     coin_from_sdk_object,
     manifest_from_sdk,
+    model_ids_in_state,
     model_info_from_state,
     network_info_from_sdk,
     shannons_from_soma,
@@ -322,6 +323,12 @@ class SdkChain(Chain):
     async def get_model(self, model_id: str) -> ModelInfo:
         state = await self._call(self.client.get_latest_system_state)
         return model_info_from_state(state, model_id)
+
+    async def models_owned(self, owner: str) -> list[ModelInfo]:
+        state = await self._call(self.client.get_latest_system_state)
+        wanted = canonical_address(owner)
+        models = [model_info_from_state(state, model_id) for model_id in model_ids_in_state(state)]
+        return sorted((m for m in models if canonical_address(m.owner) == wanted), key=lambda m: m.model_id)
 
     async def balance(self, address: str) -> int:
         soma = await self._call(lambda: self.client.get_balance(address))

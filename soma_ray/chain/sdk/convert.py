@@ -255,7 +255,9 @@ def target_from_sdk(t: SdkTarget) -> Target:
         submitter=_opt_str(t, "submitter"),
         winning_model_id=_opt_str(t, "winning_model_id"),
         data_url=_opt_str(t, "data_url"),
-        fill_epoch=None,  # the SDK's Target carries no fill epoch
+        # The SDK's Target carries no fill epoch, but a target is filled only in its generation
+        # epoch (it exists from that epoch on and expires after it, §4.2), so it is that one.
+        fill_epoch=int(t.generation_epoch) if _opt_str(t, "submitter") else None,
     )
 
 
@@ -363,6 +365,12 @@ def _find_model(registry: object, model_id: str) -> tuple[str, Any] | None:
             if _norm_id(key) == wanted:
                 return key, entry
     return None
+
+
+def model_ids_in_state(state: object) -> list[str]:
+    """Every model id in the system state's model registry."""
+    registry = _get(state, "model_registry")
+    return [str(key) for table in ("models", "pending_models") for key in _fields(_get(registry, table))]
 
 
 def model_info_from_state(state: object, model_id: str) -> ModelInfo:

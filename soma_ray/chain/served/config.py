@@ -34,11 +34,17 @@ class FaultSettings(BaseModel):
     lock_conflict: float = Field(default=0.0, ge=0, le=1, description="answer that the gas coin is locked")
     delay_s: float = Field(default=0.0, ge=0, description="hold the answer this long")
     delay_probability: float = Field(default=1.0, ge=0, le=1, description="how often `delay_s` applies")
+    epoch_change: float = Field(
+        default=0.0, ge=0, le=1, description="the epoch changes while the transaction is in flight"
+    )
+    epoch_min_txs: int = Field(
+        default=0, ge=0, description="transactions an epoch lasts at least before `epoch_change` may end it"
+    )
     max_faults: int | None = Field(default=None, ge=0, description="stop injecting after this many faults")
 
     @property
     def enabled(self) -> bool:
-        return bool(self.reset_before or self.drop_after or self.lock_conflict or self.delay_s)
+        return bool(self.reset_before or self.drop_after or self.lock_conflict or self.delay_s or self.epoch_change)
 
 
 class LocalnetSettings(BaseModel):

@@ -79,6 +79,9 @@ class LocalnetServer:
         self._servers: list[grpc.aio.Server] = []
         self._blobs: BlobHTTPServer | None = None
         self._score_lock = asyncio.Lock()
+        # Seeded faults at ExecuteTransaction (`chain.localnet.faults`, off unless set); `arm` them
+        # on a running network, read what was injected in `faults.counts`.
+        self.faults = FaultInjector(settings.faults, self._advance_epoch)
 
     @property
     def urls(self) -> LocalnetURLs:
@@ -144,8 +147,7 @@ class LocalnetServer:
         )
 
     def _serve(self, what: str, port: int, handlers: list[Any]) -> int:
-        faults = self.settings.faults
-        interceptors = [FaultInjector(faults)] if what == "RPC" and faults.enabled else []
+        interceptors = [self.faults] if what == "RPC" else []
         server = grpc.aio.server(interceptors=interceptors)
         server.add_generic_rpc_handlers(handlers)
         address = f"{self.settings.host}:{port}"
@@ -217,9 +219,13 @@ class LocalnetServer:
         finally:
             conn.close()
 
+    async def _advance_epoch(self) -> int:
+        return int(await self.sim.advance_epoch())
+
     def _admin_handler(self) -> Any:
         async def advance_epoch(request: None, context: grpc.aio.ServicerContext) -> int:
-            epoch = int(await self.sim.advance_epoch())
+            epoch = await self._advance_epoch()
+            self.faults.epoch_changed()
             opened = len(await self.sim.all_targets(TargetStatus.OPEN, epoch=epoch))
             log.info("advance_epoch: epoch %d, %d open targets", epoch, opened)
             return epoch

@@ -237,6 +237,15 @@ class SimChain(Chain):
 
         return await self._call(self._read, read)
 
+    async def models_owned(self, owner: str) -> list[ModelInfo]:
+        wanted = canonical_address(owner)
+
+        def read(conn: sqlite3.Connection, state: dict[str, Any]) -> list[ModelInfo]:
+            rows = conn.execute("SELECT id FROM models WHERE owner = ? ORDER BY id", (wanted,)).fetchall()
+            return [m for m in (model_info(conn, r["id"]) for r in rows) if m is not None]
+
+        return await self._call(self._read, read)
+
     async def balance(self, address: str) -> int:
         return sum(c.balance for c in await self.coins(address))
 

@@ -4,6 +4,7 @@ unmodified soma-sdk client: what the client sees, and what the network then hold
 from __future__ import annotations
 
 import asyncio
+import random
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ import pytest
 from soma_sdk import Keypair, SomaClient
 
 from soma_ray.chain.served import LocalnetServer
+from soma_ray.chain.served.config import FaultSettings
 from soma_ray.chain.sim import SimChain
 from tests.chain.served.kit import addr, served_settings
 
@@ -88,3 +90,42 @@ async def test_a_delay_holds_the_answer(tmp_path: Path, cleanup: list[LocalnetSe
     await asyncio.wait_for(client.pay_coins(payer, [payee], [PAYMENT]), TIMEOUT)
     assert time.monotonic() - started_at >= 1.0
     assert await sim_of(server).balance(payee) == int(PAYMENT * 1e9)
+
+
+def _sixth_draw(seed: int) -> float:
+    draws = random.Random(seed)
+    return [draws.random() for _ in range(6)][5]
+
+
+def _tx_epoch(server: LocalnetServer, kind: str) -> int:
+    with sqlite3.connect(sim_of(server).settings.db_path) as db:
+        (epoch,) = db.execute("SELECT epoch FROM txs WHERE kind = ? ORDER BY seq DESC LIMIT 1", (kind,)).fetchone()
+    return int(epoch)
+
+
+@pytest.mark.parametrize("before", [True, False])
+async def test_the_epoch_ends_while_a_transaction_is_in_flight(
+    tmp_path: Path, cleanup: list[LocalnetServer], before: bool
+) -> None:
+    server, client, payer = await started(tmp_path)
+    cleanup.append(server)
+    # the sixth seeded draw of a request decides before (< 0.5) or after (faults.py)
+    seed = next(s for s in range(100) if (_sixth_draw(s) < 0.5) == before)
+    server.faults.arm(FaultSettings(seed=seed, epoch_change=1.0, max_faults=1))
+    start = (await sim_of(server).info()).epoch
+    await asyncio.wait_for(client.pay_coins(payer, [addr(Keypair.generate().address())], [PAYMENT]), TIMEOUT)
+    assert (await sim_of(server).info()).epoch == start + 1
+    assert _tx_epoch(server, "PayCoins") == (start + 1 if before else start)
+    assert server.faults.counts == {f"epoch_change_{'before' if before else 'after'}": 1}
+
+
+async def test_epochs_last_epoch_min_txs(tmp_path: Path, cleanup: list[LocalnetServer]) -> None:
+    server, client, payer = await started(tmp_path)
+    cleanup.append(server)
+    server.faults.arm(FaultSettings(seed=1, epoch_change=1.0, epoch_min_txs=2))
+    start = (await sim_of(server).info()).epoch
+    for _ in range(2):
+        await asyncio.wait_for(client.pay_coins(payer, [addr(Keypair.generate().address())], [PAYMENT]), TIMEOUT)
+    assert (await sim_of(server).info()).epoch == start  # two transactions: the epoch still lasts
+    await asyncio.wait_for(client.pay_coins(payer, [addr(Keypair.generate().address())], [PAYMENT]), TIMEOUT)
+    assert (await sim_of(server).info()).epoch == start + 1

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
@@ -47,20 +48,40 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             elif char == "?":
                 piece += "[^/]"
             elif char == "[":
-                end = part.find("]", i + 2 if part[i + 1 : i + 2] in ("!", "]") else i + 1)
+                start = i + 1
+                if part[start : start + 1] == "!":
+                    start += 1
+                if part[start : start + 1] == "]":  # a leading ']' is a member, not the end
+                    start += 1
+                end = part.find("]", start)
                 if end == -1:
                     piece += re.escape(char)
                 else:
-                    body = part[i + 1 : end]
-                    if body.startswith("!"):
-                        body = "^" + body[1:]
-                    piece += "[" + body.replace("\\", "\\\\") + "]"
+                    piece += _char_class(part[i + 1 : end], pattern)
                     i = end
             else:
                 piece += re.escape(char)
             i += 1
         out.append(piece + ("" if last else "/"))
     return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _char_class(body: str, pattern: str) -> str:
+    """A glob's `[...]` (its inside is `body`) as a regex class: `!` negates, `^` and `\\` are
+    members, and a range the wrong way round (`z-a`) is a `DataError` naming the glob."""
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    members = re.sub(r"([\\^\[&~|])", r"\\\1", body)
+    regex = "[" + ("^" if negate else "") + members + "]"
+    try:
+        re.compile(regex)
+    except re.error:
+        raise DataError(
+            f"glob {pattern!r}: the set {'[' + body + ']'!r} is not valid (a range running backwards, such as z-a?); "
+            "fix or remove it"
+        ) from None
+    return regex
 
 
 def _split_glob(pattern: str) -> tuple[str, str]:
@@ -197,7 +218,7 @@ class LocalFilesSource:
         self.stats = stats
 
     def __iter__(self) -> Iterator[bytes]:
-        skips = SkipLog("files")
+        skips = SkipLog("files", stats=self.stats)
         for path in self.files:
             data = _read_file(path, self.max_bytes, self.stats, skips)
             if data is not None:
@@ -264,7 +285,7 @@ class TextSource:
             self.stats.too_large += 1
 
     def __iter__(self) -> Iterator[bytes]:
-        skips = SkipLog("text")
+        skips = SkipLog("text", stats=self.stats)
         for path in self.files:
             if self.unit == "file":
                 data = _read_file(path, self.max_bytes, self.stats, skips)
@@ -342,7 +363,7 @@ class JsonlSource:
         self.stats = stats
 
     def __iter__(self) -> Iterator[bytes]:
-        skips = SkipLog("jsonl")
+        skips = SkipLog("jsonl", stats=self.stats)
         checked = False
         for path in self.files:
             try:
@@ -353,7 +374,7 @@ class JsonlSource:
                         where = f"{path}:{number}"
                         try:
                             record = json.loads(line)
-                        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
                             skips.skip(f"{where}: invalid JSON ({first_line(exc, 120)})")
                             continue
                         if not isinstance(record, dict):
@@ -381,5 +402,5 @@ class JsonlSource:
                             skips.skip(f"{where}: field {self.field!r} holds a lone surrogate, not encodable as UTF-8")
                             continue
                         yield data
-            except (OSError, EOFError) as exc:  # unreadable file, corrupt or truncated gzip
+            except (OSError, EOFError, zlib.error) as exc:  # unreadable file, corrupt or truncated gzip
                 skips.skip(f"{path}: cannot read ({first_line(exc)})")

@@ -19,6 +19,7 @@ from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.chain.wallet import load_keypair
+from soma_ray.data.sources import check_source
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
@@ -158,6 +159,8 @@ def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_drive
     """Run the submitter until the source ends or a limit is reached; hits go to the wallet's
     driver actor (`use_driver=False` signs in this process instead)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    check_source(config.data)  # bad input is one line before Ray starts: the source and the key
+    load_keypair(config.wallet)
     ensure_ray()
     serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
     with serving, asyncio.Runner() as loop:

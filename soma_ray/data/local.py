@@ -233,8 +233,15 @@ def _strip_newline(line: bytes) -> bytes:
     return line
 
 
-def _lines(handle: IO[bytes], max_line: int | None) -> Iterator[bytes | None]:
-    """Lines with their terminator; None for a line longer than `max_line` (never held whole)."""
+class _Overlong:
+    """A line longer than the cap, not held: whether it was blank (whitespace only) is all that is kept."""
+
+    def __init__(self, blank: bool) -> None:
+        self.blank = blank
+
+
+def _lines(handle: IO[bytes], max_line: int | None) -> Iterator[bytes | _Overlong]:
+    """Lines with their terminator; an `_Overlong` for a line longer than `max_line` (never held whole)."""
     if max_line is None:
         yield from handle
         return
@@ -243,11 +250,13 @@ def _lines(handle: IO[bytes], max_line: int | None) -> Iterator[bytes | None]:
         if not line:
             return
         if len(line) > max_line and not line.endswith(b"\n"):
+            blank = not line.strip()
             while True:  # discard the rest of the over-long line
                 rest = handle.readline(1 << 20)
+                blank = blank and not rest.strip()
                 if not rest or rest.endswith(b"\n"):
                     break
-            yield None
+            yield _Overlong(blank)
             continue
         yield line
 
@@ -304,7 +313,7 @@ class TextSource:
     def _split_lines(self, handle: IO[bytes]) -> Iterator[bytes]:
         # A sample of max_bytes plus a two-byte terminator still fits in max_bytes + 2.
         for line in _lines(handle, None if self.max_bytes is None else self.max_bytes + 2):
-            if line is None:
+            if isinstance(line, _Overlong):
                 self._too_large()
             else:
                 yield _strip_newline(line)
@@ -315,7 +324,7 @@ class TextSource:
         size = 0
         oversize = False
         for line in _lines(handle, cap):
-            if line is not None and not line.strip():
+            if line.blank if isinstance(line, _Overlong) else not line.strip():
                 if oversize:
                     self._too_large()
                 elif parts:
@@ -324,7 +333,7 @@ class TextSource:
                 continue
             if oversize:
                 continue
-            if line is None or (cap is not None and size + len(line) > cap):
+            if isinstance(line, _Overlong) or (cap is not None and size + len(line) > cap):
                 parts, size, oversize = [], 0, True
                 continue
             parts.append(line)

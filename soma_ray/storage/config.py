@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from soma_ray.paths import http_url
 
 
 class _Section(BaseModel):
@@ -16,6 +18,11 @@ class LocalStorageConfig(_Section):
     root: Path = Path(".soma-ray/sim/blobs")
     base_url: str = "http://127.0.0.1:9200"
 
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
+
 
 class S3StorageConfig(_Section):
     bucket: str
@@ -25,6 +32,11 @@ class S3StorageConfig(_Section):
     prefix: str = ""
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
+
+    @field_validator("endpoint_url", "public_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return value if not value else http_url(value)  # empty: not set (`${VAR:-}`)
 
 
 class StorageConfig(_Section):

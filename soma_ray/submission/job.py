@@ -19,7 +19,6 @@ from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.chain.wallet import load_keypair
-from soma_ray.data.sources import check_source
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
@@ -28,7 +27,7 @@ from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.storage.fetcher import policy_for
-from soma_ray.submission.config import SubmitConfig
+from soma_ray.submission.config import SubmitConfig, check_inputs
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
 from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
 
@@ -159,8 +158,7 @@ def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_drive
     """Run the submitter until the source ends or a limit is reached; hits go to the wallet's
     driver actor (`use_driver=False` signs in this process instead)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    check_source(config.data)  # bad input is one line before Ray starts: the source and the key
-    load_keypair(config.wallet)
+    check_inputs(config)  # bad input is one line before Ray starts: the source and the key
     ensure_ray()
     serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
     with serving, asyncio.Runner() as loop:

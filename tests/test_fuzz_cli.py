@@ -194,7 +194,7 @@ runpy.run_module("soma_ray.cli", run_name="__main__", alter_sys=True)
 
 def soma_ray(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", LAUNCHER, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", LAUNCHER, *args], check=False, cwd=cwd, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(REPO), **ENV, **(env or {})},
     )
 

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from soma_ray.data import HARD_MAX_BYTES, DataConfig, DataError, FilterStats, build_source, find_files
@@ -308,7 +308,9 @@ ENCODINGS = st.sampled_from([None, "UTF-8", "utf-8", "ISO-8859-1", "utf-16", "ut
 BLOB = st.tuples(CONTENTS, st.sampled_from(["gzip", "plain", "truncated", "missing"]))
 
 
-@settings(fuzz(0.1), suppress_health_check=[*FUZZ.suppress_health_check, HealthCheck.function_scoped_fixture])
+# No shrinking: each example uploads blobs and loads a dataset, so a failure is reported as found.
+@settings(fuzz(0.1), suppress_health_check=[*FUZZ.suppress_health_check, HealthCheck.function_scoped_fixture],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])
 @given(blobs=st.lists(st.tuples(BLOB, ENCODINGS, st.booleans()), min_size=1, max_size=5),
        max_bytes=MAX_BYTES, salt=st.integers(0, 2**32))
 def test_stack_v2_blobs_and_encodings(swh: SwhS3, blobs: list[tuple[tuple[bytes, str], Any, bool]], max_bytes: int,

@@ -125,9 +125,16 @@ def load_kind(options: Options, model: type[C]) -> C:
 def submit(ctx: typer.Context) -> None:
     """Score a data source on the Ray pool and submit each target's best hit (needs a kind: submit recipe)."""
     from soma_ray.config import SubmitConfig
-    from soma_ray.submission.job import run_submitter
+    from soma_ray.submission.config import check_inputs
 
-    console.print(guard_job(lambda: run_submitter(load_kind(ctx.obj, SubmitConfig)).line()))
+    def go() -> str:
+        config = load_kind(ctx.obj, SubmitConfig)
+        check_inputs(config)  # bad input answers at once, before the scoring stack (torch, Ray) loads
+        from soma_ray.submission.job import run_submitter
+
+        return run_submitter(config).line()
+
+    console.print(guard_job(go))
 
 
 @app.command()

@@ -10,6 +10,11 @@ class SomaRayError(Exception):
     """A failure the user can fix: one line naming what is wrong and what to do, never a traceback."""
 
 
+class InputError(SomaRayError):
+    """The input itself is wrong (a config, a data source, a key, a URL) rather than the state of the
+    world: entry points exit with status 2 for it (1 for any other `SomaRayError`)."""
+
+
 class WaitTimeout(SomaRayError, TimeoutError):
     """Something we waited for (an epoch, a reveal) did not happen in time."""
 

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from soma_ray.config.loader import ConfigError, load_config
 from soma_ray.driver.config import JobConfig
-from soma_ray.errors import SomaRayError
+from soma_ray.errors import InputError, SomaRayError
 
 C = TypeVar("C", bound=JobConfig)
 R = TypeVar("R")
@@ -36,13 +36,14 @@ def failure_line(error: SomaRayError) -> str:
 
 
 def guard_job(work: Callable[[], R]) -> R:
-    """Run an entry point's work; bad config exits 2 and any other fixable failure exits 1, each
-    as one line on stderr. Anything else is a bug and keeps its traceback."""
+    """Run an entry point's work; bad input (`InputError`: a config, data source, key or URL) exits 2
+    and any other fixable failure exits 1, each as one line on stderr. Anything else is a bug and
+    keeps its traceback."""
     try:
         return work()
     except SomaRayError as error:
         Console(stderr=True).print(f"error: {failure_line(error)}", markup=False, highlight=False, soft_wrap=True)
-        sys.exit(2 if isinstance(error, ConfigError) else 1)
+        sys.exit(2 if isinstance(error, InputError) else 1)
 
 
 def run_sync_or_async(outcome: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3  # type: ignore[import-untyped]
+from hypothesis import HealthCheck, settings
 
 # Dummy credentials: moto without auth accepts anything, but boto3 needs some to sign.
 DUMMY_KEY_ID = "AKIATESTKEYID0000000"
@@ -161,3 +163,23 @@ class FaultProxy:
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
         return Handler
+# Fuzzing (hypothesis): FUZZ_EXAMPLES scales every fuzz test; CANARY is what SOMA_SECRET_KEY holds in them.
+CANARY = "canary-secret-0123456789abcdef"
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+FUZZ = settings(
+    max_examples=FUZZ_EXAMPLES, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+
+
+def fuzz(share: float) -> settings:
+    """FUZZ with a share of its examples, for tests whose examples are slow (a subprocess, a dataset load)."""
+    return settings(FUZZ, max_examples=max(3, int(FUZZ_EXAMPLES * share)))
+
+
+def one_clear_line(error: Exception) -> str:
+    """The error's text, checked: one line, no traceback, no canary secret."""
+    text = str(error)
+    assert text and "\n" not in text and "\r" not in text, text
+    assert "Traceback" not in text and CANARY not in text
+    return text

@@ -3,12 +3,11 @@ one clear line of the project's own error type: never a traceback, never a secre
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -16,9 +15,7 @@ from soma_ray.chain.wallet import WalletError, keypair_from_secret
 from soma_ray.config import JOB_CONFIGS, ConfigError, load_config
 from soma_ray.storage import StorageError, fetch_url
 from soma_ray.storage.fetcher import CHAIN_POLICY
-
-CANARY = "canary-secret-0123456789abcdef"  # what SOMA_SECRET_KEY holds in these runs
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+from tests.kit import CANARY, FUZZ, one_clear_line
 
 
 def field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -32,13 +29,6 @@ def field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
             if isinstance(kind, type) and issubclass(kind, BaseModel):
                 paths += field_paths(kind, f"{path}.")
     return sorted(set(paths))
-
-
-def one_clear_line(error: Exception) -> str:
-    text = str(error)
-    assert text and "\n" not in text, text
-    assert "Traceback" not in text and CANARY not in text
-    return text
 
 
 # Values as a user might type them after `--set path=`: YAML scalars, flow collections, junk.

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from soma_ray.chain.served.config import LocalnetSettings
 from soma_ray.chain.sim.settings import SimSettings
+from soma_ray.paths import http_url
 
 NAMED_NETWORKS = ("sim", "testnet", "localnet")
 
@@ -31,9 +32,16 @@ class ChainConfig(BaseModel):
     @field_validator("network")
     @classmethod
     def _known_network(cls, value: str) -> str:
-        if value in NAMED_NETWORKS or value.startswith(("http://", "https://")):
+        if value in NAMED_NETWORKS:
             return value
+        if value.startswith(("http://", "https://")):
+            return http_url(value)
         raise ValueError(f"must be one of {', '.join(NAMED_NETWORKS)} or an http(s):// RPC URL")
+
+    @field_validator("rpc_url", "faucet_url", "admin_url", "scoring_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return value if not value else http_url(value)  # empty: not set (`${VAR:-}`)
 
 
 class WalletConfig(BaseModel):

@@ -8,11 +8,19 @@ from pathlib import Path
 from soma_sdk import Keypair
 
 from soma_ray.chain.config import WalletConfig
-from soma_ray.errors import SomaRayError
+from soma_ray.errors import InputError, SomaRayError
 
 
 class WalletError(SomaRayError):
     """A missing or unreadable key, as one line that never contains the key."""
+
+
+class BadKeyError(WalletError, InputError):
+    """A key that is there but is not a SOMA secret key (bad input: exit status 2)."""
+
+
+# A secret key is 64 hex digits or a ~70-character bech32 string; anything much longer is not one.
+MAX_KEY_FILE_BYTES = 4096
 
 
 def create_key_file(path: Path, *, force: bool = False) -> Keypair:
@@ -34,7 +42,7 @@ def keypair_from_secret(secret: str, origin: str) -> Keypair:
     try:
         return Keypair.from_secret_key(secret.strip())
     except Exception:  # the SDK's message may echo the input: never show it
-        raise WalletError(
+        raise BadKeyError(
             f"{origin} does not hold a valid SOMA secret key (hex, bytes or somaprivkey1…); "
             "create one with `soma-ray wallet new`"
         ) from None
@@ -49,4 +57,25 @@ def load_keypair(config: WalletConfig) -> Keypair:
         )
     if config.key_file.stat().st_mode & 0o077:
         raise WalletError(f"{config.key_file} is readable by others; run `chmod 600 {config.key_file}`")
-    return keypair_from_secret(config.key_file.read_text(), str(config.key_file))
+    return keypair_from_secret(_read_key_file(config.key_file), str(config.key_file))
+
+
+def _read_key_file(path: Path) -> str:
+    """The key file's text; one line (never its content) when it cannot be read or is not text."""
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as exc:
+        raise WalletError(f"{path}: cannot read the key file ({exc.strerror or type(exc).__name__}); check it") from None
+    if len(raw) > MAX_KEY_FILE_BYTES:
+        raise BadKeyError(
+            f"{path} is larger than {MAX_KEY_FILE_BYTES} bytes, so it is not a SOMA secret key; "
+            "point wallet.key_file at the key (create one with `soma-ray wallet new`)"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadKeyError(
+            f"{path} is not text (not UTF-8), so it is not a SOMA secret key; "
+            "point wallet.key_file at the key (create one with `soma-ray wallet new`)"
+        ) from None

@@ -14,13 +14,13 @@ from pydantic import BaseModel, ValidationError
 
 from soma_ray.config.jobs import JOB_CONFIGS
 from soma_ray.driver.config import JobConfig
-from soma_ray.errors import SomaRayError
+from soma_ray.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class ConfigError(SomaRayError):
+class ConfigError(InputError):
     """A bad config, as one line: `file: field.path: what is wrong`."""
 
 

@@ -26,19 +26,19 @@ from soma_ray.data.filters import (
 if TYPE_CHECKING:
     from soma_ray.data.hf import HuggingFaceSource
     from soma_ray.data.local import JsonlSource, LocalFilesSource, TextSource, find_files
-    from soma_ray.data.sources import ByteSource, build_source, make_source
+    from soma_ray.data.sources import ByteSource, build_source, check_source, make_source
     from soma_ray.data.stack_v2 import StackV2Source
 
 _LAZY = {
     "HuggingFaceSource": "hf",
     "JsonlSource": "local", "LocalFilesSource": "local", "TextSource": "local", "find_files": "local",
-    "ByteSource": "sources", "build_source": "sources", "make_source": "sources",
+    "ByteSource": "sources", "build_source": "sources", "check_source": "sources", "make_source": "sources",
     "StackV2Source": "stack_v2",
 }
 __all__ = [
     "DETERMINISTIC_MAX_BYTES", "HARD_MAX_BYTES", "ByteSource", "DataConfig", "DataError", "FilterStats",
     "HuggingFaceSource", "JsonlSource", "LocalFilesSource", "StackV2Source", "TextSource", "apply_filters",
-    "build_source", "dedup", "digest", "find_files", "limit", "make_source", "size_bounds", "skip_empty",
+    "build_source", "check_source", "dedup", "digest", "find_files", "limit", "make_source", "size_bounds", "skip_empty",
     "utf8_only",
 ]
 

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from soma_ray.paths import absolute, absolute_location
+from soma_ray.paths import absolute, absolute_location, http_url
 from soma_ray.protocol.constants import BATCH_SIZE, MAX_SEQ_LEN, ProtocolParams
 
 __all__ = [
@@ -120,7 +120,7 @@ class DataConfig(BaseModel):
     def _http_endpoint(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must be an http(s):// URL, or left out for AWS S3")
-        return value
+        return None if value is None else http_url(value)
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> DataConfig:

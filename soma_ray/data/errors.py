@@ -9,16 +9,20 @@ the `soma_ray.data` logger: one bad record never stops a stream.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from soma_ray.errors import SomaRayError
+from soma_ray.errors import InputError
+
+if TYPE_CHECKING:
+    from soma_ray.data.filters import FilterStats
 
 __all__ = ["DataError", "SkipLog", "first_line", "logger"]
 
 logger = logging.getLogger("soma_ray.data")
 
 
-class DataError(SomaRayError):
-    """Bad data input, as one line: what is wrong, and the fix."""
+class DataError(InputError):
+    """Bad data input, as one line: what is wrong, and the fix (entry points exit with status 2)."""
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
@@ -33,16 +37,21 @@ class SkipLog:
     """Warn about skipped records: the first `max_warnings` one by one, then a single notice.
 
     A stream of millions of records with a systematic defect would otherwise flood the log;
-    `skipped` keeps counting after the warnings stop.
+    `skipped` keeps counting after the warnings stop, and so does `stats.unreadable` when a
+    `FilterStats` is given.
     """
 
-    def __init__(self, what: str, max_warnings: int = 20) -> None:
+    def __init__(self, what: str, max_warnings: int = 20, stats: FilterStats | None = None) -> None:
         self.what = what
         self.max_warnings = max_warnings
         self.skipped = 0
+        self.stats = stats
 
     def skip(self, message: str) -> None:
         self.skipped += 1
+        if self.stats is not None:
+            self.stats.seen += 1
+            self.stats.unreadable += 1
         if self.skipped <= self.max_warnings:
             logger.warning("%s: %s; skipped", self.what, message)
             if self.skipped == self.max_warnings:

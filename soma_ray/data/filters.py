@@ -29,10 +29,13 @@ class FilterStats:
     """Counts of samples produced by the source and dropped by each filter.
 
     `too_large` also counts samples a source skipped before reading them in full (a file
-    whose size on disk, or a blob whose listed length, is already above `max_bytes`).
+    whose size on disk, or a blob whose listed length, is already above `max_bytes`), and
+    `unreadable` the records a source skipped with a warning (invalid JSON, a field that is not
+    text, an unreadable file or blob, an undecodable encoding); both are in `seen` too.
     """
 
     seen: int = 0
+    unreadable: int = 0
     empty: int = 0
     too_small: int = 0
     too_large: int = 0

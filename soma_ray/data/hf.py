@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from soma_ray.data.errors import DataError, SkipLog, first_line
+from soma_ray.data.filters import FilterStats
 
 __all__ = ["HubDataset", "HuggingFaceSource", "check_columns", "dataset_label", "iter_rows", "open_dataset", "sample_bytes"]
 
@@ -152,10 +153,12 @@ class HuggingFaceSource:
         data_files: str | Sequence[str] | None = None,
         shuffle_buffer: int = 0,
         seed: int = 0,
+        stats: FilterStats | None = None,
     ) -> None:
         self.hub = HubDataset(dataset, name, split, revision, data_files, shuffle_buffer, seed)
         self.column = column
         self.label = self.hub.label
+        self.stats = stats
 
     def open(self) -> Any:
         return self.hub.open()
@@ -163,7 +166,7 @@ class HuggingFaceSource:
     def __iter__(self) -> Iterator[bytes]:
         stream = self.open()
         check_columns(stream, [self.column], self.label)
-        skips = SkipLog(self.label)
+        skips = SkipLog(self.label, stats=self.stats)
         checked = False
         for index, row in enumerate(iter_rows(stream, self.label)):
             if self.column not in row:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import stat
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Literal
@@ -47,20 +48,40 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             elif char == "?":
                 piece += "[^/]"
             elif char == "[":
-                end = part.find("]", i + 2 if part[i + 1 : i + 2] in ("!", "]") else i + 1)
+                start = i + 1
+                if part[start : start + 1] == "!":
+                    start += 1
+                if part[start : start + 1] == "]":  # a leading ']' is a member, not the end
+                    start += 1
+                end = part.find("]", start)
                 if end == -1:
                     piece += re.escape(char)
                 else:
-                    body = part[i + 1 : end]
-                    if body.startswith("!"):
-                        body = "^" + body[1:]
-                    piece += "[" + body.replace("\\", "\\\\") + "]"
+                    piece += _char_class(part[i + 1 : end], pattern)
                     i = end
             else:
                 piece += re.escape(char)
             i += 1
         out.append(piece + ("" if last else "/"))
     return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def _char_class(body: str, pattern: str) -> str:
+    """A glob's `[...]` (its inside is `body`) as a regex class: `!` negates, `^` and `\\` are
+    members, and a range the wrong way round (`z-a`) is a `DataError` naming the glob."""
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    members = re.sub(r"([\\^\[&~|])", r"\\\1", body)
+    regex = "[" + ("^" if negate else "") + members + "]"
+    try:
+        re.compile(regex)
+    except re.error:
+        raise DataError(
+            f"glob {pattern!r}: the set {'[' + body + ']'!r} is not valid (a range running backwards, such as z-a?); "
+            "fix or remove it"
+        ) from None
+    return regex
 
 
 def _split_glob(pattern: str) -> tuple[str, str]:
@@ -197,7 +218,7 @@ class LocalFilesSource:
         self.stats = stats
 
     def __iter__(self) -> Iterator[bytes]:
-        skips = SkipLog("files")
+        skips = SkipLog("files", stats=self.stats)
         for path in self.files:
             data = _read_file(path, self.max_bytes, self.stats, skips)
             if data is not None:
@@ -212,8 +233,15 @@ def _strip_newline(line: bytes) -> bytes:
     return line
 
 
-def _lines(handle: IO[bytes], max_line: int | None) -> Iterator[bytes | None]:
-    """Lines with their terminator; None for a line longer than `max_line` (never held whole)."""
+class _Overlong:
+    """A line longer than the cap, not held: whether it was blank (whitespace only) is all that is kept."""
+
+    def __init__(self, blank: bool) -> None:
+        self.blank = blank
+
+
+def _lines(handle: IO[bytes], max_line: int | None) -> Iterator[bytes | _Overlong]:
+    """Lines with their terminator; an `_Overlong` for a line longer than `max_line` (never held whole)."""
     if max_line is None:
         yield from handle
         return
@@ -222,11 +250,13 @@ def _lines(handle: IO[bytes], max_line: int | None) -> Iterator[bytes | None]:
         if not line:
             return
         if len(line) > max_line and not line.endswith(b"\n"):
+            blank = not line.strip()
             while True:  # discard the rest of the over-long line
                 rest = handle.readline(1 << 20)
+                blank = blank and not rest.strip()
                 if not rest or rest.endswith(b"\n"):
                     break
-            yield None
+            yield _Overlong(blank)
             continue
         yield line
 
@@ -264,7 +294,7 @@ class TextSource:
             self.stats.too_large += 1
 
     def __iter__(self) -> Iterator[bytes]:
-        skips = SkipLog("text")
+        skips = SkipLog("text", stats=self.stats)
         for path in self.files:
             if self.unit == "file":
                 data = _read_file(path, self.max_bytes, self.stats, skips)
@@ -283,7 +313,7 @@ class TextSource:
     def _split_lines(self, handle: IO[bytes]) -> Iterator[bytes]:
         # A sample of max_bytes plus a two-byte terminator still fits in max_bytes + 2.
         for line in _lines(handle, None if self.max_bytes is None else self.max_bytes + 2):
-            if line is None:
+            if isinstance(line, _Overlong):
                 self._too_large()
             else:
                 yield _strip_newline(line)
@@ -294,7 +324,7 @@ class TextSource:
         size = 0
         oversize = False
         for line in _lines(handle, cap):
-            if line is not None and not line.strip():
+            if line.blank if isinstance(line, _Overlong) else not line.strip():
                 if oversize:
                     self._too_large()
                 elif parts:
@@ -303,7 +333,7 @@ class TextSource:
                 continue
             if oversize:
                 continue
-            if line is None or (cap is not None and size + len(line) > cap):
+            if isinstance(line, _Overlong) or (cap is not None and size + len(line) > cap):
                 parts, size, oversize = [], 0, True
                 continue
             parts.append(line)
@@ -342,7 +372,7 @@ class JsonlSource:
         self.stats = stats
 
     def __iter__(self) -> Iterator[bytes]:
-        skips = SkipLog("jsonl")
+        skips = SkipLog("jsonl", stats=self.stats)
         checked = False
         for path in self.files:
             try:
@@ -353,7 +383,7 @@ class JsonlSource:
                         where = f"{path}:{number}"
                         try:
                             record = json.loads(line)
-                        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
                             skips.skip(f"{where}: invalid JSON ({first_line(exc, 120)})")
                             continue
                         if not isinstance(record, dict):
@@ -381,5 +411,5 @@ class JsonlSource:
                             skips.skip(f"{where}: field {self.field!r} holds a lone surrogate, not encodable as UTF-8")
                             continue
                         yield data
-            except (OSError, EOFError) as exc:  # unreadable file, corrupt or truncated gzip
+            except (OSError, EOFError, zlib.error) as exc:  # unreadable file, corrupt or truncated gzip
                 skips.skip(f"{path}: cannot read ({first_line(exc)})")

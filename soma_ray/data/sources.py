@@ -15,7 +15,7 @@ from soma_ray.data.hf import HuggingFaceSource
 from soma_ray.data.local import JsonlSource, LocalFilesSource, TextSource
 from soma_ray.data.stack_v2 import StackV2Source
 
-__all__ = ["ByteSource", "build_source", "make_source"]
+__all__ = ["ByteSource", "build_source", "check_source", "make_source"]
 
 
 @runtime_checkable
@@ -42,7 +42,7 @@ def make_source(config: DataConfig, stats: FilterStats | None = None) -> ByteSou
     if config.source == "files":
         return LocalFilesSource(config.local_paths, config.globs, max_bytes=config.max_bytes, stats=stats)
     if config.source == "huggingface":
-        return HuggingFaceSource(config.dataset_id, column=config.column_name, **_hub_settings(config))
+        return HuggingFaceSource(config.dataset_id, column=config.column_name, **_hub_settings(config), stats=stats)
     return StackV2Source(
         config.dataset_id,
         **_hub_settings(config),
@@ -56,6 +56,13 @@ def make_source(config: DataConfig, stats: FilterStats | None = None) -> ByteSou
         max_bytes=config.max_bytes,
         stats=stats,
     )
+
+
+def check_source(config: DataConfig) -> None:
+    """Fail now, with `DataError`, on what can be checked without streaming: the local paths and
+    globs name files. Entry points call it before Ray starts, so a wrong path is one line at once
+    rather than an error inside a Ray task. (Hugging Face and S3 are only reached on iteration.)"""
+    make_source(config)
 
 
 def _hub_settings(config: DataConfig) -> dict[str, Any]:

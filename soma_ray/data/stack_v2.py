@@ -69,7 +69,7 @@ def _transcode(blob_id: str, codec: str | None, data: bytes, skips: SkipLog) -> 
                 data.decode(codec)  # valid UTF-8 (or ASCII) is its own UTF-8 encoding
             return data
         return data.decode(codec).encode("utf-8")
-    except (UnicodeError, ValueError) as exc:
+    except (UnicodeError, ValueError, LookupError) as exc:  # LookupError: a bytes-to-bytes codec (base64, rot13)
         skips.skip(f"blob {blob_id}: cannot decode as {codec} ({first_line(exc, 100)})")
         return None
 
@@ -169,7 +169,7 @@ class StackV2Source:
     def __iter__(self) -> Iterator[bytes]:
         rows = self.rows()
         client = self.client()
-        skips = SkipLog(f"stack v2 {self.label}")
+        skips = SkipLog(f"stack v2 {self.label}", stats=self.stats)
         where = f"s3://{self.bucket}/{self.prefix}"
         window: deque[tuple[str, str | None, Future[bytes | None]]] = deque()
         failures = 0
@@ -248,10 +248,14 @@ class StackV2Source:
         if not encoding:
             return None
         try:
-            return codecs.lookup(str(encoding)).name
-        except LookupError:
+            info = codecs.lookup(str(encoding))
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             skips.skip(f"blob {blob_id}: unknown src_encoding {encoding!r}")
             return ""
+        if not getattr(info, "_is_text_encoding", True):  # base64, rot13, zlib: not a text encoding
+            skips.skip(f"blob {blob_id}: src_encoding {encoding!r} is not a text encoding")
+            return ""
+        return info.name
 
     def _too_large(self) -> None:
         if self.stats is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from soma_ray.paths import http_url
 
 
 class _Section(BaseModel):
@@ -15,6 +17,11 @@ class _Section(BaseModel):
 class LocalStorageConfig(_Section):
     root: Path = Path(".soma-ray/sim/blobs")
     base_url: str = "http://127.0.0.1:9200"
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return http_url(value)
 
 
 class S3StorageConfig(_Section):
@@ -31,6 +38,11 @@ class S3StorageConfig(_Section):
         default=60.0, gt=0, le=3600, description="seconds S3 may stay silent during a request (a stalled upload)"
     )
     max_attempts: int = Field(default=3, ge=1, le=10, description="tries per S3 request (5xx, timeouts)")
+
+    @field_validator("endpoint_url", "public_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return value if not value else http_url(value)  # empty: not set (`${VAR:-}`)
 
 
 class StorageConfig(_Section):

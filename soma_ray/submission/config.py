@@ -27,3 +27,13 @@ class SubmitConfig(JobConfig):
     scoring: ScoringSection = Field(default_factory=ScoringSection)
     data: DataConfig
     submit: SubmitSection = Field(default_factory=SubmitSection)
+
+
+def check_inputs(config: SubmitConfig) -> None:
+    """What can be checked before Ray starts (and before the heavy imports): the source names
+    files (`DataError`) and the key is there and valid (`WalletError`)."""
+    from soma_ray.chain.wallet import load_keypair
+    from soma_ray.data.sources import check_source
+
+    check_source(config.data)
+    load_keypair(config.wallet)

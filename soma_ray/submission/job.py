@@ -27,7 +27,7 @@ from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.storage.fetcher import policy_for
-from soma_ray.submission.config import SubmitConfig
+from soma_ray.submission.config import SubmitConfig, check_inputs
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
 from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
 
@@ -158,6 +158,7 @@ def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_drive
     """Run the submitter until the source ends or a limit is reached; hits go to the wallet's
     driver actor (`use_driver=False` signs in this process instead)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    check_inputs(config)  # bad input is one line before Ray starts: the source and the key
     ensure_ray()
     serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
     with serving, asyncio.Runner() as loop:

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from soma_ray.chain.types import ModelStatus
+from soma_ray.chain.wallet import load_keypair
 from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.remote import call
 from soma_ray.driver.results import CommitResult, DriverStatus
 from soma_ray.errors import WaitTimeout
 from soma_ray.training.config import TrainConfig
-from soma_ray.training.trainer import TrainingOutcome, fresh_run_name, run_training
+from soma_ray.training.trainer import TrainingOutcome, check_inputs, fresh_run_name, run_training
 
 log = logging.getLogger("soma_ray.train")
 
@@ -82,5 +83,7 @@ def train_job(config: TrainConfig) -> TrainJobResult:
         return TrainJobResult([run_training(config)], committed=False)
     from soma_ray.driver.actor import driver_handle
 
+    check_inputs(config)  # before the driver actor starts Ray
+    load_keypair(config.wallet)
     poll = 0.5 if config.chain.network == "sim" else config.driver.poll_seconds
     return TrainJobResult(run_rounds(config, driver_handle(config), poll_seconds=poll), committed=True)

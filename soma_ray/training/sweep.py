@@ -21,7 +21,7 @@ from rich.table import Table
 from soma_ray.runtime import ensure_ray
 from soma_ray.training.config import SweepConfig, SweepParameter, TrainConfig
 from soma_ray.training.errors import SweepFailed
-from soma_ray.training.trainer import fresh_run_name, portable, run_training, storage_path
+from soma_ray.training.trainer import check_inputs, fresh_run_name, portable, run_training, storage_path
 
 log = logging.getLogger("soma_ray.sweep")
 
@@ -105,11 +105,12 @@ def _row(result: Any, params: dict[str, Any]) -> TrialRow:
 def run_sweep(config: SweepConfig) -> list[TrialRow]:
     """Run every trial; return them ranked by held-out loss (best first) and print the table."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    ensure_ray()
     name = config.sweep.name or fresh_run_name("sweep")
     base = portable(TrainConfig.model_validate(
         config.model_dump(mode="json", exclude_unset=True, exclude={"kind", "sweep", "wallet", "storage"})
     ))
+    check_inputs(base)
+    ensure_ray()
     limit = config.sweep.max_concurrent_trials or concurrent_trials(base)
     log.info("sweep %s: %s, up to %d trials at once", name, ", ".join(config.sweep.parameters), limit)
     tuner = tune.Tuner(

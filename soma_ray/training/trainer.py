@@ -21,6 +21,7 @@ from ray.train import Checkpoint, CheckpointConfig, FailureConfig, RunConfig, Sc
 from ray.train.torch import TorchConfig, TorchTrainer
 
 from soma_ray.chain.config import WalletConfig
+from soma_ray.data.sources import check_source
 from soma_ray.paths import absolute_location
 from soma_ray.runtime import ensure_ray
 from soma_ray.storage.config import StorageConfig
@@ -99,9 +100,17 @@ def best_checkpoint(result: Any) -> tuple[Checkpoint | None, float]:
     return min(scored, key=lambda item: item[1])
 
 
+def check_inputs(config: TrainConfig) -> None:
+    """What can be checked before Ray starts: the training and held-out sources name files (`DataError`)."""
+    check_source(config.data)
+    if config.heldout.data is not None:
+        check_source(config.heldout.data)
+
+
 def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, export: bool | None = None) -> TrainingOutcome:
     """Train (or resume) the configured run; export its best checkpoint for commit."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    check_inputs(config)
     ensure_ray()
     run = config.training.name or fresh_run_name()
     log.info("training run %s (resume it with --set training.name=%s)", run, run)

@@ -50,6 +50,7 @@ def test_apply_filters_counts_what_it_drops() -> None:
     assert kept == [b"hello", b"world"]
     assert stats.as_dict() == {
         "seen": 7,
+        "unreadable": 0,
         "empty": 1,
         "too_small": 1,
         "too_large": 1,

@@ -1,8 +1,8 @@
 """The BCS primitives and small values (soma_ray.protocol.wire.bcs / .base), protocol.md §13.3, §2.3.
 
 Expected bytes are written out by hand from the BCS specification (ULEB128 lengths, little-endian
-integers) and from §2.3's worked `BCS(SomaTensor)` example; round trips run over seeded random
-values (hypothesis is not installed in this environment).
+integers) and from §2.3's worked `BCS(SomaTensor)` example; round trips run over hypothesis-drawn
+values (`FUZZ_EXAMPLES` scales them).
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from soma_ray.protocol.commitments import bcs_tensor
 from soma_ray.protocol.wire import bcs
 from soma_ray.protocol.wire.base import Manifest, ObjectRef, SomaTensor, address_hex, parse_address
 from soma_ray.protocol.wire.bcs import BcsError, Reader, decode_all
+from tests.kit import FUZZ
 from tests.protocol import kit
 
 ULEB = [
@@ -92,21 +95,25 @@ def test_reader_rejects_malformed(hex_: str, read: object) -> None:
         decode_all(bytes.fromhex(hex_), read)  # type: ignore[arg-type]
 
 
-def test_random_primitive_round_trips() -> None:
-    rng = random.Random(11)
-    for _ in range(2_000):
-        n = rng.choice((rng.randrange(2**31), rng.randrange(200), 2**31 - 1))
-        assert decode_all(bcs.uleb128(n), Reader.uleb128) == n
-        x = kit.u64(rng)
-        assert decode_all(bcs.u64(x), Reader.u64) == x
-        raw = kit.free_bytes(rng)
-        assert decode_all(bcs.byte_vector(raw), Reader.byte_vector) == raw
-        text = "".join(chr(rng.choice((rng.randrange(32, 127), rng.randrange(0xA0, 0xD7FF)))) for _ in range(rng.randrange(20)))
-        assert decode_all(bcs.string(text), Reader.string) == text
-        items = [kit.u64(rng) for _ in range(rng.randrange(4))]
-        assert decode_all(bcs.vector(items, bcs.u64), lambda r: r.vector(Reader.u64)) == items
-        opt = None if rng.random() < 0.5 else x
-        assert decode_all(bcs.option(opt, bcs.u64), lambda r: r.option(Reader.u64)) == opt
+U64 = st.integers(0, 2**64 - 1)
+
+
+@FUZZ
+@given(
+    n=st.one_of(st.integers(0, 2**31 - 1), st.integers(0, 200), st.just(2**31 - 1)),
+    x=U64,
+    raw=st.binary(max_size=300),
+    text=st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20),
+    items=st.lists(U64, max_size=4),
+    opt=st.none() | U64,
+)
+def test_primitive_round_trips(n: int, x: int, raw: bytes, text: str, items: list[int], opt: int | None) -> None:
+    assert decode_all(bcs.uleb128(n), Reader.uleb128) == n
+    assert decode_all(bcs.u64(x), Reader.u64) == x
+    assert decode_all(bcs.byte_vector(raw), Reader.byte_vector) == raw
+    assert decode_all(bcs.string(text), Reader.string) == text
+    assert decode_all(bcs.vector(items, bcs.u64), lambda r: r.vector(Reader.u64)) == items
+    assert decode_all(bcs.option(opt, bcs.u64), lambda r: r.option(Reader.u64)) == opt
 
 
 # --------------------------------------------------------------------------------------------- small values
@@ -162,15 +169,15 @@ def test_manifest_layout() -> None:
         Manifest.decode(b"\x01" + expected[1:])  # Manifest::V2 does not exist
 
 
-def test_random_value_round_trips() -> None:
-    rng = random.Random(5)
-    for _ in range(500):
-        t = kit.tensor(rng)
-        assert SomaTensor.decode(t.encode()) == t
-        r = kit.object_ref(rng)
-        assert ObjectRef.decode(r.encode()) == r
-        m = kit.manifest(rng, normalized_urls=False)
-        assert Manifest.decode(m.encode()) == m
+@FUZZ
+@given(rng=st.randoms(use_true_random=False))
+def test_value_round_trips(rng: random.Random) -> None:
+    t = kit.tensor(rng)
+    assert SomaTensor.decode(t.encode()) == t
+    r = kit.object_ref(rng)
+    assert ObjectRef.decode(r.encode()) == r
+    m = kit.manifest(rng, normalized_urls=False)
+    assert Manifest.decode(m.encode()) == m
 
 
 def test_address_text() -> None:

@@ -39,7 +39,6 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -53,7 +52,7 @@ TITLES = {"driver": "ray::DriverActor", "scorer": "ray::MapWorker(MapBatches(Sco
           "trainer": "ray::RayTrainWorker"}
 # How long after the victim appears the kill may come (s): the driver lives through the whole
 # cycle, a training worker ~30 s, the scoring actors ~10 s; the job from its start.
-WINDOWS = {"driver": (0.0, 90.0), "scorer": (0.0, 6.0), "trainer": (0.0, 25.0), "job": (5.0, 100.0)}
+WINDOWS = {"driver": (0.0, 45.0), "scorer": (0.0, 5.0), "trainer": (0.0, 20.0), "job": (5.0, 55.0)}
 QUICK = ("training.max_steps=10", "training.eval_every=10", "training.checkpoint_every=10", "submit.max_fills=3")
 
 

@@ -71,7 +71,8 @@ def workdir(key_file: bytes | None = b"\xff\xfenot a key\x00") -> Iterator[Path]
 
 def invoke(args: Sequence[str], env: dict[str, str] | None = None) -> tuple[int, str]:
     """(exit status, stderr) of `soma-ray ARGS` in process, with `ray.init` a tripwire."""
-    with mock.patch.object(ray, "init", tripwire):
+    # Ray looks not started even when the test session's is: every path to Ray reaches the tripwire.
+    with mock.patch.object(ray, "init", tripwire), mock.patch.object(ray, "is_initialized", lambda: False):
         result = CliRunner().invoke(app, list(args), env={**ENV, **(env or {})}, catch_exceptions=True)
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a traceback: the test fails with it

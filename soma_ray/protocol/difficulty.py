@@ -15,6 +15,13 @@ def update_hits_ema(hits_ema: int, hits_this_epoch: int, decay_bps: int) -> int:
     return (decay_bps * hits_ema + (BPS - decay_bps) * hits_this_epoch) // BPS
 
 
+def threshold_z(threshold: float) -> float:
+    """A distance threshold in the difficulty rule's z units, `(1 − thr)/EMBEDDING_DISTANCE_STD`
+    (§3.5): cosine distances between unrelated embeddings centre on 1 with that spread, so the
+    threshold 1.05 is z ≈ −2.27 and the floor 0.95 is z ≈ +2.27 (higher z, harder target)."""
+    return (1.0 - threshold) / EMBEDDING_DISTANCE_STD
+
+
 def adjust_threshold(threshold: float, hits_ema: int, params: ProtocolParams) -> float:
     """Move the threshold one z-step toward `target_hits_per_epoch` fills (f32 math).
 

@@ -1,7 +1,8 @@
 """The submitter job: stream samples through the scoring pool, submit each target's best hit.
 
 Open targets are refreshed at start, after every fill and when the epoch changes (the pipeline
-restarts then, because a new epoch brings new targets and models).
+restarts then, because a new epoch brings new targets and models). `submit.targets` chooses which
+of them to play (`submission.targets`); only the chosen targets' models are loaded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.chain.wallet import load_keypair
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
+from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import MAX_SEQ_LEN
 from soma_ray.runtime import ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
@@ -27,9 +29,10 @@ from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.storage.factory import open_blob_store
 from soma_ray.storage.fetcher import policy_for
-from soma_ray.submission.config import SubmitConfig, check_inputs
+from soma_ray.submission.config import OURS, SubmitConfig, check_inputs
 from soma_ray.submission.progress import ScoringMetrics, SubmitReport
 from soma_ray.submission.submitter import DirectSubmitter, DriverSubmitter, Submitter
+from soma_ray.submission.targets import Board, Selection, select_targets
 
 log = logging.getLogger("soma_ray.submit")
 
@@ -58,6 +61,7 @@ class SubmissionRun:
         self.report = SubmitReport()
         self.metrics = ScoringMetrics(config.chain.network)
         self.seen: set[int] = set()
+        self.board: Board | None = None  # what target selection read from the chain this epoch
 
     def _finished(self) -> bool:
         s = self.config.submit
@@ -78,15 +82,42 @@ class SubmissionRun:
         log.info("done: %s", self.report.line())
         return self.report
 
+    async def _read_board(self) -> Board | None:
+        """What `submit.targets` needs from the chain: nothing for `all`; stakes for `top_k`; the
+        wallet's models (`Chain.models_owned`) for "ours" and for `top_k`'s payout."""
+        choice = self.config.submit.targets
+        if choice.mode == "all":
+            return None
+        info = await self.chain.info()
+        stakes = {m.model_id: m.stake for m in await self.chain.active_models()} if choice.mode == "top_k" else {}
+        ours: frozenset[str] = frozenset()
+        if choice.mode == "top_k" or OURS in choice.models:
+            address = canonical_address(load_keypair(self.config.wallet).address())
+            ours = frozenset(m.model_id for m in await self.chain.models_owned(address))
+        return Board(params=info.params, stakes=stakes, ours=ours)
+
+    def choose(self, epoch: int, targets: list[Target]) -> Selection:
+        """Read the board for this epoch and select the targets to play; logs the choice."""
+        self.board = self.loop.run(self._read_board())
+        selection = select_targets(targets, self.config.submit.targets, self.board)
+        log.info("epoch %d: %s", epoch, selection.summary)
+        for target in selection.targets:
+            log.debug("target %s: %s", target.id, selection.reasons[target.id])
+        return selection
+
     def _pipeline(self, epoch: int, targets: list[Target]) -> bool:
         """Score until the source ends (False) or the epoch changes / a limit is hit (True)."""
-        union = sorted({m for t in targets for m in t.model_ids})
-        manifests = self.loop.run(_manifests(self.chain, union))
+        selection = self.choose(epoch, targets)
+        if not selection.targets:
+            log.info("no target to play in epoch %d; waiting for the next epoch", epoch)
+            self.loop.run(self.chain.wait_for_next_epoch())
+            return True
+        manifests = self.loop.run(_manifests(self.chain, selection.models))
         plan = ScoringPlan(model_config=architecture_for(self.config).shape(), manifests=manifests,
-                           targets=targets, fetch_policy=policy_for(self.config.chain.network))
+                           targets=selection.targets, fetch_policy=policy_for(self.config.chain.network))
         model_ids = sorted(manifests)
-        live = {t.id: t for t in targets}
-        log.info("epoch %d: %d open targets, scoring with %d models", epoch, len(targets), len(model_ids))
+        live = {t.id: t for t in selection.targets}
+        log.info("epoch %d: %d targets, scoring with %d models", epoch, len(live), len(model_ids))
         for batch in score_stream(self.config.data, plan, self.config.scoring):
             self._take(batch, model_ids, live)
             if self._finished():
@@ -135,10 +166,16 @@ class SubmissionRun:
         report.maybe_log(self.config.submit.progress_interval_s)
 
     def _refresh(self, live: dict[str, Target], scorable: set[str]) -> None:
-        """After a fill: the chain spawned a replacement; score against it if its models are loaded."""
+        """After a fill: the chain spawned a replacement; play it if its models are loaded and
+        `submit.targets` selects it (the selection is re-applied to the open targets whose models
+        are loaded, so `top_k` keeps up to k of them with this epoch's board)."""
         current = self.loop.run(self.chain.all_targets(TargetStatus.OPEN))
+        loaded = [t for t in current if any(m in scorable for m in t.model_ids)]
+        if self.board is None:
+            self.board = self.loop.run(self._read_board())  # None again for mode all
+        selection = select_targets(loaded, self.config.submit.targets, self.board)
         live.clear()
-        live.update({t.id: t for t in current if any(m in scorable for m in t.model_ids)})
+        live.update({t.id: t for t in selection.targets})
 
     def _near_misses(self, evaluations: Mapping[str, Sequence[Evaluation]], targets: list[Target]) -> None:
         result = scan(evaluations, targets)

@@ -11,7 +11,6 @@ from soma_ray.driver.config import JobConfig
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.scoring.config import ScoringSection
 
-
 OURS = "ours"  # in `submit.targets.models`: the models the wallet owns
 
 

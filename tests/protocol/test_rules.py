@@ -38,6 +38,7 @@ from soma_ray.protocol.difficulty import (
     epoch_target_budget,
     genesis_reward_per_target,
     reward_per_target,
+    threshold_z,
     update_hits_ema,
 )
 from soma_ray.protocol.fees import adjust_value_fee
@@ -142,6 +143,14 @@ def test_derive_id_and_target_seed() -> None:
 
 
 # -- §3.5 difficulty --------------------------------------------------------------------------------
+
+
+def test_threshold_z() -> None:
+    # (1 - thr) / 0.022: the v5 initial threshold 1.05 and the floor 0.95 sit 2.27 std either side of 1
+    assert threshold_z(1.0) == 0.0
+    assert threshold_z(1.05) == pytest.approx(-2.272727, abs=1e-6)
+    assert threshold_z(0.95) == pytest.approx(2.272727, abs=1e-6)
+    assert threshold_z(2.0) == pytest.approx(-45.454545, abs=1e-6)
 
 
 def _sequence(start: float, ema: int, steps: int) -> list[float]:

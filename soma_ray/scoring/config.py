@@ -26,7 +26,19 @@ class ScoringSection(BaseModel):
     rows_per_forward: int = Field(default=16, ge=1, description="1024-byte chunks per forward pass")
     precision: Literal["float32", "bf16-prefilter"] = "float32"
     prefilter_margin: float = Field(default=0.05, ge=0.0)
-    max_resident_models: int = Field(default=3, ge=1)
+    max_resident_models: int = Field(
+        default=3, ge=1, description="unused since the pool is sharded (issue 14): an actor keeps its whole shard"
+    )
+    device_memory_gb: float | None = Field(
+        default=None, gt=0.0,
+        description="memory of one actor's device; default: its share of the GPU the driver sees, else 16 (CPU)",
+    )
+    activation_reserve_gb: float = Field(
+        default=2.0, ge=0.0, description="device memory kept free of weights for activations"
+    )
+    models_per_actor: int | None = Field(
+        default=None, ge=1, description="models per stage (overrides the estimate from memory and model sizes)"
+    )
     cache_dir: Path = Path("/tmp/soma-ray/model-cache")
     architecture: ArchitectureSettings | None = Field(
         default=None, description="model shape; default: the simulated network's, or V1 elsewhere"

@@ -2,8 +2,9 @@
 
 One long-running read task turns the configured `DataConfig` into blocks of samples (it runs on
 the driver's node, where local files live; Hugging Face and S3 sources read from anywhere), and
-`map_batches` hands them to `ScoringActor`s, each holding a `ModelStore` (its own node-local disk
-cache, resident models) and the noise bank. Ray Data's streaming executor bounds the blocks in
+the plan's models are split into shards that fit one actor (`scoring.shards`): one `map_batches`
+stage of `ScoringActor`s per shard, chained, each actor holding a `ModelStore` with its shard's
+models resident for the whole epoch (its own node-local disk cache) and the noise bank. Ray Data's streaming executor bounds the blocks in
 flight, so an endless stream runs in bounded memory. Actors restart and their in-flight batches
 are retried if one dies; results carry the sample id, so the consumer can drop a repeat.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ from soma_ray.data.sources import build_source
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.evaluate import Evaluation, Precision, evaluate
 from soma_ray.scoring.hits import scan
+from soma_ray.scoring.shards import GIB, Shard, device_memory_bytes, plan_shards
 from soma_ray.scoring.sigreg import NoiseBank
 from soma_ray.scoring.store import ModelStore
 from soma_ray.storage.fetcher import USER_POLICY, FetchPolicy
@@ -79,14 +82,23 @@ class ByteStreamDatasource(Datasource):
 
 
 class ScoringActor:
-    """A Ray Data UDF: scores each batch with every available model of the plan.
+    """A Ray Data UDF: one stage of the pool, scoring each batch with its shard's models.
 
-    Returns per sample the f32 loss and embedding for each model (NaN where a model is
-    unavailable or the sample was rejected) — the hit finder turns these into hits for any
-    target listing those models.
+    Columns are the plan's sorted model list: `losses` [n, M] and `embeddings` [n, M, D] (NaN
+    where a model is unavailable), created by the first stage and filled in by each stage at its
+    shard's columns; every other column passes through. Each stage also writes `scorer` (its
+    actor's tag) and `loads` (that actor's loads of the model so far) at its columns, for
+    `LoadTally`. The store keeps the whole shard resident, so each model loads once per actor.
+
+    bf16 pre-filter, per stage: a row is re-scored in float32 by this stage's models if some
+    target comes near it by this stage's models alone, or an earlier stage already chose it
+    (`near`, carried along). Rows it skips get loss -inf for its models: in `scan`, a target
+    listing such a model then takes it as the winner and finds no valid distance, so a target is
+    never decided on part of its models (a row chosen only by a later stage is lost for the
+    targets listing an earlier stage's models — fewer hits, never a wrong winner).
     """
 
-    def __init__(self, plan: ScoringPlan, settings: ScoringSection) -> None:
+    def __init__(self, plan: ScoringPlan, settings: ScoringSection, shard: Shard | None = None) -> None:
         use_gpu = settings.num_gpus_per_actor > 0 and torch.cuda.is_available()
         device = torch.device("cuda" if use_gpu else "cpu")
         if use_gpu:
@@ -95,13 +107,16 @@ class ScoringActor:
         self.plan, self.settings = plan, settings
         config = ModelConfig(dropout_rate=0.0, **plan.model_config)
         self.dim = config.embedding_dim
+        self.all_ids = sorted(plan.manifests)
+        self.shard = shard or Shard(0, tuple(self.all_ids), tuple(range(len(self.all_ids))))
+        self.model_ids = list(self.shard.model_ids)
         self.store = ModelStore(
-            Path(settings.cache_dir), config, max_resident=settings.max_resident_models, device=device,
+            Path(settings.cache_dir), config, max_resident=max(1, len(self.model_ids)), device=device,
             policy=plan.fetch_policy,
         )
-        self.model_ids = sorted(plan.manifests)
         self.noise = NoiseBank(self.dim, device, plan.seed)
         self.unavailable: dict[str, str] = {}
+        self.tag = secrets.randbits(63) | 1  # never 0: 0 marks "no stage scored this column"
 
     def _evaluate(self, model_id: str, samples: Sequence[bytes], precision: Precision) -> list[Evaluation] | None:
         if model_id in self.unavailable:
@@ -117,30 +132,47 @@ class ScoringActor:
             precision=precision, noise=self.noise,
         )
 
+    def _column(self, batch: dict[str, np.ndarray], name: str, shape: tuple[int, ...], fill: Any, dtype: Any) -> Any:
+        """The batch's column if an earlier stage made it (copied: Ray's arrays may be read-only)."""
+        if name in batch:
+            return np.array(batch[name], dtype=dtype, copy=True)
+        return np.full(shape, fill, dtype=dtype)
+
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         samples = [bytes(d) for d in batch["data"]]
-        n, m = len(samples), len(self.model_ids)
-        losses = np.full((n, m), np.nan, dtype=np.float32)
-        embeddings = np.full((n, m, self.dim), np.nan, dtype=np.float32)
+        n, m = len(samples), len(self.all_ids)
+        losses = self._column(batch, "losses", (n, m), np.nan, np.float32)
+        embeddings = self._column(batch, "embeddings", (n, m, self.dim), np.nan, np.float32)
+        scorer = self._column(batch, "scorer", (n, m), 0, np.int64)
+        loads = self._column(batch, "loads", (n, m), 0, np.int64)
+        near = self._column(batch, "near", (n,), False, np.bool_)
         rows = list(range(n))
         if self.settings.precision == "bf16-prefilter":
-            rows = self._prefilter(samples)
-        if rows:
-            chosen = [samples[i] for i in rows]
-            for j, model_id in enumerate(self.model_ids):
-                evaluations = self._evaluate(model_id, chosen, "float32")
-                for i, e in zip(rows, evaluations or [], strict=False):
+            near[self._prefilter(samples)] = True
+            rows = [int(i) for i in np.flatnonzero(near)]
+        chosen = [samples[i] for i in rows]
+        for model_id, j in zip(self.model_ids, self.shard.columns, strict=True):
+            evaluations = self._evaluate(model_id, chosen, "float32") if chosen else []
+            if evaluations is not None and model_id not in self.unavailable:
+                losses[:, j] = -np.inf  # skipped by the pre-filter (see the class docstring)
+                for i, e in zip(rows, evaluations, strict=True):
                     losses[i, j] = e.loss
                     embeddings[i, j] = e.embedding
+            scorer[:, j] = self.tag
+            loads[:, j] = self.store.stats.model_loads.get(model_id, 0)
         return {
+            **{k: np.asarray(v) for k, v in batch.items()},
             "sample_id": np.asarray(batch["sample_id"]),
             "data": np.asarray(samples, dtype=object),
             "losses": losses,
             "embeddings": embeddings,
+            "scorer": scorer,
+            "loads": loads,
+            "near": near,
         }
 
     def _prefilter(self, samples: list[bytes]) -> list[int]:
-        """bf16 ranks fast; only samples near some target's threshold are re-scored in float32."""
+        """bf16 ranks fast; rows near some target's threshold by this stage's models."""
         fast = {mid: e for mid in self.model_ids if (e := self._evaluate(mid, samples, "bf16")) is not None}
         if not fast or not self.plan.targets:
             return []
@@ -162,25 +194,57 @@ def evaluations_from_batch(batch: dict[str, np.ndarray], model_ids: Sequence[str
     return out
 
 
+def shards_for(plan: ScoringPlan, settings: ScoringSection) -> list[Shard]:
+    """The plan's models split into stages that fit one actor (see `shards.plan_shards`)."""
+    return plan_shards(
+        list(plan.manifests), {m: manifest.size for m, manifest in plan.manifests.items()},
+        device_bytes=device_memory_bytes(settings.device_memory_gb, settings.num_gpus_per_actor),
+        reserve_bytes=int(settings.activation_reserve_gb * GIB),
+        models_per_actor=settings.models_per_actor,
+    )
+
+
+def _unscored(dim: int) -> Any:
+    """The columns of a plan without models (no stage to make them)."""
+
+    def columns(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(batch["sample_id"])
+        return {**batch, "losses": np.zeros((n, 0), np.float32), "embeddings": np.zeros((n, 0, dim), np.float32),
+                "scorer": np.zeros((n, 0), np.int64), "loads": np.zeros((n, 0), np.int64)}
+
+    return columns
+
+
 def score_stream(
     data: DataConfig, plan: ScoringPlan, settings: ScoringSection
 ) -> Iterator[dict[str, np.ndarray]]:
-    """Stream scored batches (numpy columns) from the pool; Ray must be initialised."""
+    """Stream scored batches (numpy columns) from the pool; Ray must be initialised.
+
+    One `map_batches` stage per shard, chained: every sample flows through every stage, and the
+    batch leaving the last one holds every model's columns (hits are the consumer's job).
+    """
+    shards = shards_for(plan, settings)
+    log.info("scoring with %d models in %d stages: %s", len(plan.manifests), len(shards),
+             ", ".join(str(len(s.model_ids)) for s in shards) or "-")
     here = ray.get_runtime_context().get_node_id()
     dataset = ray.data.read_datasource(
         ByteStreamDatasource(data, settings.batch_samples),
         label_selector={"ray.io/node-id": here},  # local paths exist on the driver's node
         num_cpus=READ_TASK_CPUS,
-    ).map_batches(
-        ScoringActor,
-        fn_constructor_kwargs={"plan": plan, "settings": settings},
-        batch_size=settings.batch_samples,
-        batch_format="numpy",
-        compute=ActorPoolStrategy(min_size=settings.min_actors, max_size=settings.max_actors),
-        num_gpus=settings.num_gpus_per_actor,
-        num_cpus=settings.num_cpus_per_actor,
-        resources=settings.resources_per_actor or None,
-        # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1: a dead actor
-        # is replaced and its in-flight batch is scored again (tested in tests/scoring/test_pool.py).
     )
+    if not shards:
+        dataset = dataset.map_batches(_unscored(int(plan.model_config["embedding_dim"])), batch_format="numpy")
+    for shard in shards:
+        dataset = dataset.map_batches(
+            ScoringActor,
+            fn_constructor_kwargs={"plan": plan, "settings": settings, "shard": shard},
+            batch_size=settings.batch_samples,
+            batch_format="numpy",
+            compute=ActorPoolStrategy(min_size=settings.min_actors, max_size=settings.max_actors),
+            num_gpus=settings.num_gpus_per_actor,
+            num_cpus=settings.num_cpus_per_actor,
+            resources=settings.resources_per_actor or None,
+            # Ray Data's actor pools default to max_restarts=-1 and max_task_retries=-1: a dead actor
+            # is replaced and its in-flight batch is scored again (tested in tests/scoring/test_pool.py).
+        )
     yield from dataset.iter_batches(batch_size=None, batch_format="numpy")

@@ -37,7 +37,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import base58
@@ -87,6 +87,7 @@ class StoreStats:
     loads: int = 0  # models decrypted and built
     resident_hits: int = 0  # `get` calls answered from the resident set
     evictions: int = 0  # models dropped from the resident set
+    model_loads: dict[str, int] = field(default_factory=dict)  # `loads` by model id
 
 
 def _checksum_name(checksum: str, label: str) -> str:
@@ -406,6 +407,7 @@ class ModelStore:
         model = model.eval().to(device=self.device, dtype=torch.float32)
         model.requires_grad_(False)
         self.stats.loads += 1
+        self.stats.model_loads[model_id] = self.stats.model_loads.get(model_id, 0) + 1
         return model
 
     def get(self, model_id: str, manifest: Manifest) -> Model:

@@ -127,6 +127,7 @@ class SubmissionRun:
         return False
 
     def _take(self, batch: dict[str, np.ndarray], model_ids: list[str], live: dict[str, Target]) -> None:
+        self.report.loads.update(batch)  # before dropping repeats: a retried batch's loads happened
         fresh = [i for i, sid in enumerate(batch["sample_id"].tolist()) if sid not in self.seen]
         if not fresh:
             return  # a retried batch already counted

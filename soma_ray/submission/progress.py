@@ -8,6 +8,8 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from soma_ray.scoring.loads import LoadTally
+
 log = logging.getLogger("soma_ray.submit")
 
 
@@ -19,6 +21,7 @@ class SubmitReport:
     fills: list[str] = field(default_factory=list)  # target ids this run filled
     dropped_targets: int = 0
     best_distance: float = math.inf
+    loads: LoadTally = field(default_factory=LoadTally)  # model loads across the pool's actors
     started: float = field(default_factory=time.monotonic)
     _last_line: float = 0.0
 
@@ -28,12 +31,13 @@ class SubmitReport:
         return (
             f"{self.samples} samples ({self.samples / elapsed:.1f}/s), "
             f"{self.scored_tokens_per_second():,.0f} scored tokens/s, {self.hits} hits, "
-            f"{len(self.fills)} fills, best distance {best}"
+            f"{len(self.fills)} fills, best distance {best}, "
+            f"model loads {self.loads.total} (per model per actor max {self.loads.max_per_actor})"
         )
 
     def counts(self) -> dict[str, int]:
         return {"samples": self.samples, "scored_tokens": self.scored_tokens, "hits": self.hits,
-                "fills": len(self.fills)}
+                "fills": len(self.fills), "model_loads": self.loads.total}
 
     def scored_tokens_per_second(self) -> float:
         return self.scored_tokens / max(time.monotonic() - self.started, 1e-9)
@@ -57,10 +61,13 @@ class ScoringMetrics:
             "scored_tokens": Counter("soma_ray_score_tokens", "tokens scored (chunks x 1024 x models)", tag_keys=keys),
             "hits": Counter("soma_ray_score_hits", "hits: samples within some target's threshold", tag_keys=keys),
             "fills": Counter("soma_ray_score_fills", "targets this job filled", tag_keys=keys),
+            "model_loads": Counter("soma_ray_score_model_loads", "models loaded by the pool's actors", tag_keys=keys),
         }
+        self._max_loads = Gauge("soma_ray_score_max_loads_per_actor_model",
+                                "most loads of one model by one actor (1 when nothing thrashes)", tag_keys=keys)
         self._rate = Gauge("soma_ray_score_tokens_per_second", "scored tokens per second since the job began",
                            tag_keys=keys)
-        for metric in (*self._counters.values(), self._rate):
+        for metric in (*self._counters.values(), self._rate, self._max_loads):
             metric.set_default_tags({"network": network})
         self._recorded = dict.fromkeys(self._counters, 0)
 
@@ -73,3 +80,4 @@ class ScoringMetrics:
                 counter.inc(now[key] - self._recorded[key])
         self._recorded = now
         self._rate.set(report.scored_tokens_per_second())
+        self._max_loads.set(report.loads.max_per_actor)

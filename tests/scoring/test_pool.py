@@ -1,5 +1,6 @@
 """The Ray scoring pool: results equal `evaluate`, a dead actor loses nothing and repeats nothing,
-a corrupt model is skipped, and the bf16 pre-filter only ever returns float32 numbers."""
+a corrupt model is skipped, the bf16 pre-filter only ever returns float32 numbers, and the
+sharded pool (one stage per shard) equals `evaluate` and survives a killed stage actor."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from soma_ray.data.config import DataConfig
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.hits import find_hits
+from soma_ray.scoring.loads import LoadTally
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
 from soma_ray.scoring.store import ModelStore
 
@@ -123,3 +125,47 @@ def test_bf16_prefilter_returns_only_float32_confirmed_candidates(world: Any, ra
             for i in np.flatnonzero(scored):
                 assert batch["losses"][i, j] == pytest.approx(exact[i].loss, rel=1e-6)  # float32, not bf16
     assert confirmed + skipped == 12
+
+
+# -- the sharded pool (issue 14): one stage per shard ------------------------------------------
+
+
+def test_sharded_pool_equals_evaluate_and_loads_each_model_once_per_actor(world: Any, ray_session: Any) -> None:
+    root, sim, plan = world
+    model_ids = sorted(plan.manifests)
+    assert len(model_ids) >= 2, "needs at least two stages"
+    settings = ScoringSection(batch_samples=4, models_per_actor=1, cache_dir=root / "cache")
+    batches = collect(corpus(root, 16, 300), plan, settings)
+    assert sorted(np.concatenate([b["sample_id"] for b in batches]).tolist()) == list(range(16))
+    tally = LoadTally()
+    store = ModelStore(root / "cache2", model_config(sim.settings.architecture))
+    for batch in batches:
+        tally.update(batch)
+        assert batch["losses"].shape[1] == len(model_ids)
+        for j, model_id in enumerate(model_ids):
+            direct = evaluate(store.get(model_id, plan.manifests[model_id]), list(batch["data"]))
+            np.testing.assert_allclose(batch["losses"][:, j], [e.loss for e in direct], rtol=1e-6)
+            np.testing.assert_allclose(batch["embeddings"][:, j], np.stack([e.embedding for e in direct]),
+                                       rtol=1e-5, atol=1e-6)
+    assert tally.max_per_actor == 1  # no actor ever reloads a model
+    assert tally.total >= len(model_ids)  # every stage's model loaded (once per actor of that stage)
+
+
+def test_a_killed_actor_in_one_stage_is_replaced_and_loses_and_repeats_nothing(world: Any, ray_session: Any) -> None:
+    root, _, plan = world
+    data = corpus(root, 24, 6000)  # ~1 s of work per batch, so the kill lands mid-batch
+    settings = ScoringSection(batch_samples=4, models_per_actor=1, cache_dir=root / "cache")
+    seen: list[int] = []
+    killed: list[int] = []
+    tally = LoadTally()
+    for batch in score_stream(data, plan, settings):
+        seen.extend(batch["sample_id"].tolist())
+        tally.update(batch)
+        if not killed:  # one actor of one stage (every stage's actors are ScoringActors)
+            killer = threading.Thread(target=lambda: killed.append(_kill_one_scoring_actor()))
+            killer.start()
+            killer.join()
+        assert np.isfinite(batch["losses"]).all(), "every stage scored every sample of the batch"
+    assert killed, "the test must actually kill an actor"
+    assert sorted(seen) == list(range(24)), "every sample scored exactly once"
+    assert tally.max_per_actor == 1  # the replacement is a new actor that loads its shard once

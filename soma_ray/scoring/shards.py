@@ -1,0 +1,89 @@
+"""Splitting a plan's models into shards that fit one scoring actor's device memory (issue 14).
+
+Each shard is one stage of the pool: its actors keep exactly the shard's models resident for the
+whole epoch, so no batch ever reloads a model. A shard is sized from the models' byte sizes (the
+manifest's size: encrypted weights are the safetensors file, i.e. the float32 parameter bytes plus
+a small header) plus an activation reserve; `scoring.models_per_actor` overrides the estimate.
+Pure: no torch, no Ray (`device_memory_bytes` imports torch only when asked to look).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from soma_ray.errors import InputError
+
+GIB = 1 << 30
+# Memory assumed per actor when scoring on CPU and `scoring.device_memory_gb` is unset.
+CPU_DEVICE_MEMORY_GB = 16.0
+
+
+class ShardError(InputError):
+    """A model cannot fit one actor, in one line naming the fix."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One stage's models: their ids and their column in the plan's sorted model list."""
+
+    index: int
+    model_ids: tuple[str, ...]
+    columns: tuple[int, ...]
+
+
+def plan_shards(
+    model_ids: Sequence[str],
+    sizes: Mapping[str, int],
+    *,
+    device_bytes: int,
+    reserve_bytes: int,
+    models_per_actor: int | None = None,
+) -> list[Shard]:
+    """Consecutive runs of the sorted model ids, each fitting `device_bytes - reserve_bytes`.
+
+    Greedy in sorted order, so the same plan always gives the same shards. `models_per_actor`
+    (when set) fixes the shard size instead of the memory estimate. No models, no shards.
+    """
+    ordered = sorted(model_ids)
+    column = {m: j for j, m in enumerate(ordered)}
+    groups: list[list[str]] = []
+    if models_per_actor is not None:
+        if models_per_actor < 1:
+            raise ShardError(f"scoring.models_per_actor must be at least 1, got {models_per_actor}")
+        groups = [ordered[i : i + models_per_actor] for i in range(0, len(ordered), models_per_actor)]
+    else:
+        room = device_bytes - reserve_bytes
+        used = 0
+        for model_id in ordered:
+            size = int(sizes[model_id])
+            if size > room:
+                raise ShardError(
+                    f"model {model_id} needs {size / GIB:.2f} GiB but one scoring actor has "
+                    f"{device_bytes / GIB:.2f} GiB minus a {reserve_bytes / GIB:.2f} GiB activation reserve; "
+                    "raise scoring.device_memory_gb (or num_gpus_per_actor), lower "
+                    "scoring.activation_reserve_gb, or set scoring.models_per_actor"
+                )
+            if not groups or used + size > room:
+                groups.append([])
+                used = 0
+            groups[-1].append(model_id)
+            used += size
+    return [Shard(i, tuple(g), tuple(column[m] for m in g)) for i, g in enumerate(groups)]
+
+
+def device_memory_bytes(device_memory_gb: float | None, num_gpus_per_actor: float) -> int:
+    """One actor's memory: as configured, else its share of this process's GPU 0, else a CPU default.
+
+    The pool is planned in the driver; set `scoring.device_memory_gb` when the driver's node has no
+    GPU (or another one) than the scoring nodes.
+    """
+    if device_memory_gb is not None:
+        return int(device_memory_gb * GIB)
+    if num_gpus_per_actor > 0:
+        import torch
+
+        if torch.cuda.is_available():
+            total = int(torch.cuda.get_device_properties(0).total_memory)
+            return int(total * min(num_gpus_per_actor, 1.0))
+    return int(CPU_DEVICE_MEMORY_GB * GIB)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,7 +44,19 @@ def guard_job(work: Callable[[], R]) -> R:
         return work()
     except SomaRayError as error:
         Console(stderr=True).print(f"error: {failure_line(error)}", markup=False, highlight=False, soft_wrap=True)
+        _quiet_teardown()
         sys.exit(2 if isinstance(error, InputError) else 1)
+
+
+def _quiet_teardown() -> None:
+    """After the one error line, nothing more on stderr: native runtimes torn down at exit (soma-sdk's
+    tokio threads still reconnecting to an unreachable node) can print a Rust panic backtrace there."""
+    if sys.stderr is not sys.__stderr__:
+        return  # run in process by a caller that captures stderr (a test runner): leave its fd alone
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
 
 
 def run_sync_or_async(outcome: Any) -> Any:

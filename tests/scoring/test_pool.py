@@ -134,7 +134,7 @@ def test_sharded_pool_equals_evaluate_and_loads_each_model_once_per_actor(world:
     root, sim, plan = world
     model_ids = sorted(plan.manifests)
     assert len(model_ids) >= 2, "needs at least two stages"
-    settings = ScoringSection(batch_samples=4, models_per_actor=1, cache_dir=root / "cache")
+    settings = ScoringSection(batch_samples=4, models_per_actor=1, num_cpus_per_actor=0.25, cache_dir=root / "cache")  # every stage resident on 2 CPUs
     batches = collect(corpus(root, 16, 300), plan, settings)
     assert sorted(np.concatenate([b["sample_id"] for b in batches]).tolist()) == list(range(16))
     tally = LoadTally()
@@ -154,7 +154,7 @@ def test_sharded_pool_equals_evaluate_and_loads_each_model_once_per_actor(world:
 def test_a_killed_actor_in_one_stage_is_replaced_and_loses_and_repeats_nothing(world: Any, ray_session: Any) -> None:
     root, _, plan = world
     data = corpus(root, 24, 6000)  # ~1 s of work per batch, so the kill lands mid-batch
-    settings = ScoringSection(batch_samples=4, models_per_actor=1, cache_dir=root / "cache")
+    settings = ScoringSection(batch_samples=4, models_per_actor=1, num_cpus_per_actor=0.25, cache_dir=root / "cache")  # every stage resident on 2 CPUs
     seen: list[int] = []
     killed: list[int] = []
     tally = LoadTally()

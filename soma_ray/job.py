@@ -51,9 +51,10 @@ def guard_job(work: Callable[[], R]) -> R:
 def _quiet_teardown() -> None:
     """After the one error line, nothing more on stderr: native runtimes torn down at exit (soma-sdk's
     tokio threads still reconnecting to an unreachable node) can print a Rust panic backtrace there."""
-    if sys.stderr is None or sys.stderr is not sys.__stderr__:
+    stream = sys.__stderr__
+    if stream is None or sys.stderr is not stream:
         return  # run in process by a caller that captures stderr (a test runner): leave its fd alone
-    sys.stderr.flush()
+    stream.flush()
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     os.close(devnull)

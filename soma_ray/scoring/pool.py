@@ -36,7 +36,7 @@ from soma_ray.scoring.evaluate import Evaluation, Precision, evaluate
 from soma_ray.scoring.hits import scan
 from soma_ray.scoring.shards import GIB, Shard, device_memory_bytes, plan_shards
 from soma_ray.scoring.sigreg import NoiseBank
-from soma_ray.scoring.store import ModelStore
+from soma_ray.scoring.store import ModelStore, expected_tensors, max_weights_bytes
 from soma_ray.storage.fetcher import USER_POLICY, FetchPolicy
 
 log = logging.getLogger(__name__)
@@ -195,9 +195,13 @@ def evaluations_from_batch(batch: dict[str, np.ndarray], model_ids: Sequence[str
 
 
 def shards_for(plan: ScoringPlan, settings: ScoringSection) -> list[Shard]:
-    """The plan's models split into stages that fit one actor (see `shards.plan_shards`)."""
+    """The plan's models split into stages that fit one actor (see `shards.plan_shards`).
+
+    A manifest's size is a stranger's claim: it counts for at most the architecture's exact
+    weights bytes, so a lying manifest cannot stop the plan (the store refuses that model itself)."""
+    bound = max_weights_bytes(expected_tensors(ModelConfig(dropout_rate=0.0, **plan.model_config)))
     return plan_shards(
-        list(plan.manifests), {m: manifest.size for m, manifest in plan.manifests.items()},
+        list(plan.manifests), {m: min(manifest.size, bound) for m, manifest in plan.manifests.items()},
         device_bytes=device_memory_bytes(settings.device_memory_gb, settings.num_gpus_per_actor),
         reserve_bytes=int(settings.activation_reserve_gb * GIB),
         models_per_actor=settings.models_per_actor,

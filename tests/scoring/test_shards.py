@@ -13,7 +13,7 @@ from soma_models.v1.torch import Model, ModelConfig
 from soma_sdk import SomaClient
 
 from soma_ray.chain.types import Manifest, Target, TargetStatus
-from soma_ray.protocol.architecture import SMALL_PRESET
+from soma_ray.protocol.architecture import SMALL_PRESET, v1_architecture
 from soma_ray.protocol.commitments import commitment
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.evaluate import evaluate
@@ -21,7 +21,7 @@ from soma_ray.scoring.hits import scan
 from soma_ray.scoring.loads import LoadTally
 from soma_ray.scoring.pool import ScoringActor, ScoringPlan, evaluations_from_batch, shards_for
 from soma_ray.scoring.shards import GIB, ShardError, plan_shards
-from soma_ray.scoring.store import ModelStore
+from soma_ray.scoring.store import ModelStore, expected_tensors, max_weights_bytes
 from soma_ray.storage import BlobHTTPServer
 
 CONFIG = ModelConfig(dropout_rate=0.0, **SMALL_PRESET)
@@ -64,13 +64,25 @@ def test_a_model_too_big_for_one_actor_is_one_line_naming_the_fix() -> None:
 
 
 def test_shards_for_reads_the_scoring_section() -> None:
-    manifests = {f"m{i:02d}": Manifest("http://x", "c", size=GIB) for i in range(12)}
-    plan = ScoringPlan(model_config=dict(SMALL_PRESET), manifests=manifests)
-    by_memory = shards_for(plan, ScoringSection(device_memory_gb=5.5, activation_reserve_gb=1.5))
-    assert [len(s.model_ids) for s in by_memory] == [4, 4, 4]
+    v1 = v1_architecture().shape()
+    exact = max_weights_bytes(expected_tensors(ModelConfig(dropout_rate=0.0, **v1)))  # ~4.8 GB
+    manifests = {f"m{i:02d}": Manifest("http://x", "c", size=exact) for i in range(12)}
+    plan = ScoringPlan(model_config=v1, manifests=manifests)
+    by_memory = shards_for(plan, ScoringSection(device_memory_gb=22, activation_reserve_gb=2))
+    assert [len(s.model_ids) for s in by_memory] == [4, 4, 4]  # 20 GiB of room, 4.5 GiB a model
     cpu_default = shards_for(plan, ScoringSection())  # 16 GiB − 2 GiB reserve on CPU
-    assert [len(s.model_ids) for s in cpu_default] == [12]
+    assert [len(s.model_ids) for s in cpu_default] == [3, 3, 3, 3]  # 14 GiB of room
     assert [len(s.model_ids) for s in shards_for(plan, ScoringSection(models_per_actor=5))] == [5, 5, 2]
+
+
+def test_a_lying_manifest_size_counts_as_the_architectures_bytes() -> None:
+    """A stranger's manifest claiming 1 TB must not stop the plan (the store refuses the model)."""
+    manifests = {f"m{i:02d}": Manifest("http://x", "c", size=GIB) for i in range(3)}
+    manifests["liar"] = Manifest("http://x", "c", size=10**12)
+    plan = ScoringPlan(model_config=dict(SMALL_PRESET), manifests=manifests)
+    shards = shards_for(plan, ScoringSection(device_memory_gb=1.0, activation_reserve_gb=0.5))
+    assert [m for s in shards for m in s.model_ids] == sorted(manifests)
+    assert len(shards) == 1  # tiny models: each counts as its exact bytes, not the claim
 
 
 # -- stages chained in-process ---------------------------------------------------------------

@@ -8,6 +8,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -183,3 +184,16 @@ def one_clear_line(error: Exception) -> str:
     assert text and "\n" not in text and "\r" not in text, text
     assert "Traceback" not in text and CANARY not in text
     return text
+
+
+def load_script(path: Path) -> Any:
+    """A script of bench/ imported as a module (its functions, on the test session's Ray)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

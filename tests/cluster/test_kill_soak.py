@@ -7,13 +7,13 @@ run with the session's Ray shut down."""
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.kit import load_script
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "kill_soak.py"
 
@@ -21,12 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _soak() -> Any:
-    spec = importlib.util.spec_from_file_location("kill_soak", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 @pytest.mark.parametrize(("victim", "delay_s"), [("driver", 25.0), ("job", 20.0)])

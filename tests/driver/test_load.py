@@ -4,12 +4,12 @@ equal to the chain to the shannon. The full-size run (1,000 hits an epoch) is th
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.kit import load_script
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "driver_load.py"
 
@@ -17,12 +17,7 @@ pytestmark = pytest.mark.timeout(300)
 
 
 def _bench() -> Any:
-    spec = importlib.util.spec_from_file_location("driver_load", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH)
 
 
 def test_eight_clients_hammering_one_driver(ray_session: Any, tmp_path: Path) -> None:

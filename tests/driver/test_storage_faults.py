@@ -61,16 +61,21 @@ SUBMIT_FAULTS = [
 ]
 
 
+async def _started(served_sim: Any, fund: FundFn, store: S3BlobStore, tmp_path: Path) -> tuple[Any, Driver, str]:
+    """(network, a started driver of a funded wallet uploading to `store`, its address)."""
+    sim, server = served_sim
+    signer = await fund(2)
+    driver = make_driver(sim, server.url, signer, tmp_path, store=store)
+    await driver.start()
+    return sim, driver, canonical_address(signer.address())
+
+
 @pytest.mark.parametrize(("fault", "problem", "fix"), SUBMIT_FAULTS, ids=lambda v: str(getattr(v, "action", "")))
 async def test_a_storage_fault_sends_no_submission_and_a_retry_sends_one(
     fault: Fault, problem: str, fix: str, served_sim: Any, fund: FundFn, faulty_store: S3BlobStore,
     fault_proxy: FaultProxy, tmp_path: Path,
 ) -> None:
-    sim, server = served_sim
-    signer = await fund(2)
-    me = canonical_address(signer.address())
-    driver = make_driver(sim, server.url, signer, tmp_path, store=faulty_store)
-    await driver.start()
+    sim, driver, me = await _started(served_sim, fund, faulty_store, tmp_path)
     target = (await sim.all_targets("open"))[0]
     fault_proxy.inject(fault)
 
@@ -93,11 +98,7 @@ async def test_a_storage_fault_sends_no_submission_and_a_retry_sends_one(
 async def test_a_5xx_mid_weights_upload_sends_no_commit(
     served_sim: Any, fund: FundFn, faulty_store: S3BlobStore, fault_proxy: FaultProxy, tmp_path: Path
 ) -> None:
-    sim, server = served_sim
-    signer = await fund(2)
-    me = canonical_address(signer.address())
-    driver = make_driver(sim, server.url, signer, tmp_path, store=faulty_store)
-    await driver.start()
+    sim, driver, me = await _started(served_sim, fund, faulty_store, tmp_path)
     manifest = write_artifacts(tmp_path / "artifacts", sim)
     fault_proxy.inject(Fault(503, "PUT", "/models/"))
 

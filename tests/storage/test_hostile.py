@@ -154,44 +154,37 @@ def test_range_body_longer_than_announced_is_refused(serve: Callable[[type[BaseH
     one_line(err)
 
 
-def test_slow_drip_hits_the_read_timeout(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
+def dripping(pause_s: float, length: int = 1000) -> type[QuietHandler]:
+    """A server announcing `length` bytes and sending one every `pause_s` seconds."""
+
     class Drip(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
-            self.send_header("Content-Length", "1000")
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             try:
-                for _ in range(1000):
+                for _ in range(length):
                     self.wfile.write(b"d")
                     self.wfile.flush()
-                    time.sleep(1.0)
+                    time.sleep(pause_s)
             except OSError:
                 pass
 
+    return Drip
+
+
+def test_slow_drip_hits_the_read_timeout(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
     started = time.monotonic()
     with pytest.raises(StorageError, match=r"read timed out \(no data for 0.5 s\)") as err:
-        fetch_url(f"{serve(Drip)}/x", policy=FAST)
+        fetch_url(f"{serve(dripping(pause_s=1.0))}/x", policy=FAST)
     one_line(err)
     assert time.monotonic() - started < 5
 
 
 def test_slow_but_steady_drip_hits_the_request_deadline(serve: Callable[[type[BaseHTTPRequestHandler]], str]) -> None:
-    class Trickle(QuietHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Length", "1000")
-            self.end_headers()
-            try:
-                for _ in range(1000):
-                    self.wfile.write(b"d")
-                    self.wfile.flush()
-                    time.sleep(0.1)  # under the read timeout every time
-            except OSError:
-                pass
-
     started = time.monotonic()
     with pytest.raises(StorageError, match=r"longer than its 1 s deadline") as err:
-        fetch_url(f"{serve(Trickle)}/x", policy=replace(FAST, deadline=1.0))
+        fetch_url(f"{serve(dripping(pause_s=0.1))}/x", policy=replace(FAST, deadline=1.0))  # under the read timeout
     one_line(err)
     assert time.monotonic() - started < 5
 

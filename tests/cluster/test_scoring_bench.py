@@ -36,7 +36,7 @@ def test_scoring_bench_compares_designs_across_board_sizes(no_session_ray: None,
         sharded, single = results["sharded"], results["single-stage"]
         assert sharded["layout"]["stages"] == n // 2 and single["layout"]["stages"] == 1
         assert sharded["loads_max_per_actor_model"] == 1  # resident: each model once per actor
-        assert sharded["loads_total"] == n * sharded["layout"]["actors_per_stage"]
+        assert n <= sharded["loads_total"] <= n * sharded["layout"]["actors_per_stage"]
         assert single["loads_max_per_actor_model"] > 1  # one resident model of n: reloads every batch
         assert sharded["samples"] == single["samples"] == 8 and sharded["pairs_per_s"] > 0
         assert all(rss > 0 for rss in sharded["actor_peak_rss_mib"])

@@ -86,7 +86,7 @@ class SimChain(Chain):
             with immediate(conn):  # two processes racing to create it: one writes genesis
                 if conn.execute("SELECT 1 FROM system").fetchone() is None:
                     # The chain id (and so every object id) follows from the genesis settings.
-                    chain_id = blake2b256(self.settings.model_dump_json().encode()).hex()[:16]
+                    chain_id = blake2b256(self.settings.genesis_identity().encode()).hex()[:16]
                     save_state(conn, {"chain_id": chain_id})
                     ctx = begin_tx(conn, SYSTEM, "Genesis", 0)
                     from soma_ray.chain.sim.genesis import write_genesis  # torch: only to create a network

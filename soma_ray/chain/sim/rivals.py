@@ -191,7 +191,9 @@ class _Turn:
             return
         done = await self._done("SubmitData")
         open_targets = await self.sim.all_targets(TargetStatus.OPEN, epoch=self.epoch)
-        goal = round(self.settings.fill_share * (len(open_targets) + done)) - done
+        info = await self.sim.info()
+        # The epoch-start targets: every fill (ours too) spawned one more (§3.3), which the share ignores.
+        goal = round(self.settings.fill_share * (info.targets_generated_this_epoch - info.hits_this_epoch)) - done
         seed = self.settings.seed
         order = sorted(open_targets, key=lambda t: draw(seed, "fill", int(t.id[2:18], 16)))
         state = await self.sim.read_state()

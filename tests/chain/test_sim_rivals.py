@@ -15,7 +15,7 @@ from soma_ray.chain.sim.settings import RivalSettings
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.protocol.rewards import split_filled
-from tests.chain.supply import faucet_minted, total_supply
+from tests.chain.kit import faucet_minted, total_supply
 from tests.conftest import small_sim_settings
 
 RIVALS = {"seed": 3, "accounts": 3, "fill_share": 0.5, "new_models_per_epoch": 1, "max_models": 3}

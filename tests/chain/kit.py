@@ -1,4 +1,4 @@
-"""Where every shannon of a simulated network is, for conservation checks in tests."""
+"""Helpers of the chain tests: where every shannon of a simulated network is (conservation checks)."""
 
 from __future__ import annotations
 

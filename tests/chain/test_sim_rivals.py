@@ -3,11 +3,13 @@ create, reveal and stake models, fill targets and claim, through the network's o
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from soma_sdk import SomaClient
 
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.rivals import play_rivals, rival_accounts
@@ -83,8 +85,13 @@ async def test_rivals_fill_win_claim_and_every_shannon_is_accounted_for(tmp_path
     assert len({t.winning_model_id for t in filled}) > 1  # several winners
     # Their fills' data is real and served, matching the on-chain checksum.
     assert len(await sim.fetch_submission_data(filled[0].id)) == RivalSettings().data_bytes
-    owners = {m.owner for m in await sim.active_models()}
-    assert set(rivals) & owners  # rival models went live
+    theirs = [m for m in await sim.active_models() if m.owner in rivals]
+    assert theirs  # rival models went live, with real weights: served, checksummed, decryptable
+    manifest = (await sim.model_manifests([theirs[0].model_id]))[0]
+    assert manifest.decryption_key is not None
+    plain = SomaClient.decrypt_weights(await sim.fetch_model(theirs[0].model_id), manifest.decryption_key)
+    header = int.from_bytes(plain[:8], "little")
+    assert json.loads(plain[8 : 8 + header])  # a safetensors header
     failed = rows(sim, "SELECT kind, error FROM txs WHERE ok = 0")
     assert not failed, [tuple(r) for r in failed]
 

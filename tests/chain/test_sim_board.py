@@ -64,7 +64,8 @@ async def test_board_has_its_models_owners_stakes_and_commissions(tmp_path: Path
     used = {next(i for i, (lo, hi) in enumerate(bands) if lo <= m.commission_rate <= hi) for m in models}
     assert used == set(range(len(bands)))
     # Real models: weights served and matching their commitments (fetch_model verifies the checksum).
-    assert len(await sim.fetch_model(models[0].model_id)) == (await sim.get_model(models[0].model_id)).manifest.size
+    manifest = (await sim.get_model(models[0].model_id)).manifest
+    assert manifest is not None and len(await sim.fetch_model(models[0].model_id)) == manifest.size
 
 
 async def test_board_embeddings_sit_in_clusters(tmp_path: Path) -> None:

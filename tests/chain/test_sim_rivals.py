@@ -14,6 +14,7 @@ from soma_sdk import SomaClient
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.rivals import play_rivals, rival_accounts
 from soma_ray.chain.sim.settings import RivalSettings
+from soma_ray.chain.types import TargetStatus
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.protocol.rewards import split_filled
@@ -80,7 +81,7 @@ async def test_rivals_fill_win_claim_and_every_shannon_is_accounted_for(tmp_path
     assert count("ClaimRewards") > 0 and count("AddStakeToModel") > 0
     assert count("CreateModel") == count("CommitModel") == 3  # max_models
     assert count("RevealModel") == 3
-    filled = await sim.all_targets("filled")
+    filled = await sim.all_targets(TargetStatus.FILLED)
     assert filled and all(t.submitter in rivals and t.winning_model_id for t in filled)
     assert len({t.winning_model_id for t in filled}) > 1  # several winners
     # Their fills' data is real and served, matching the on-chain checksum.
@@ -134,4 +135,4 @@ async def test_without_rivals_nothing_happens_between_our_actions(sim: SimChain,
     assert not (sim.settings.path / "rivals").exists()
     assert "rivals" not in await sim.read_state()
     assert await sim.balance(kp.address()) == sim.settings.faucet_amount
-    assert not await sim.all_targets("filled")
+    assert not await sim.all_targets(TargetStatus.FILLED)

@@ -45,7 +45,8 @@ def starts_local_ray(environ: Mapping[str, str] = os.environ) -> bool:
     a `ray start` cluster of this machine), by Ray's own address discovery."""
     from ray._private.services import canonicalize_bootstrap_address
 
-    return canonicalize_bootstrap_address(environ.get("RAY_ADDRESS") or None) is None
+    address: Any = environ.get("RAY_ADDRESS") or None  # Ray's annotation says str; None means "discover"
+    return canonicalize_bootstrap_address(address) is None
 
 
 def local_ray_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -88,6 +89,15 @@ def _loopback_in_this_process(new: Mapping[str, str]) -> None:
         from ray._private import ray_constants
 
         ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def configure_logging() -> None:
+    """A job's logging: everything on the console when verbose, else soma-ray's INFO lines and
+    Ray's chatter to the log file (`ray_log_file`), warnings and errors still on stderr."""
+    if verbose():
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    else:
+        quiet_console()
 
 
 def ray_log_path() -> Path:
@@ -175,21 +185,20 @@ def quiet_console(handler: logging.Handler | None = None) -> None:
     _quiet_ray_data()
 
 
-class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
-    """soma-ray's own warnings and errors, still on the console when the rest goes to the log."""
+class _Stderr(logging.Handler):
+    """soma-ray's own warnings and errors, still on the console when the rest goes to the log
+    (to whatever stderr is at the time: a test may capture it)."""
 
     def __init__(self) -> None:
-        super().__init__(sys.stderr)
-        self.setLevel(logging.WARNING)
+        super().__init__(logging.WARNING)
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
-    @property  # type: ignore[override]
-    def stream(self) -> Any:
-        return sys.stderr  # whatever stderr is now (a test may capture it)
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:  # noqa: BLE001 - logging must not raise
+            self.handleError(record)
 
 
 def _quiet_ray_data() -> None:
@@ -206,5 +215,5 @@ def ray_log_file() -> Path | None:
     return _RAY_LOG.path
 
 
-__all__ = ["LOCAL_RAY_ENV", "VERBOSE_ENV", "ensure_ray", "init_kwargs", "local_ray_env", "quiet_console",
+__all__ = ["LOCAL_RAY_ENV", "VERBOSE_ENV", "configure_logging", "ensure_ray", "init_kwargs", "local_ray_env", "quiet_console",
            "ray_log_file", "ray_log_path", "set_verbose", "starts_local_ray", "verbose"]

@@ -154,8 +154,8 @@ _RAY_LOG = _DeferredFile()
 
 
 def _is_console(handler: logging.Handler) -> bool:
-    return (isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
-            and getattr(handler, "stream", None) in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
+    """A stream handler that is not a file: Ray's, Ray Data's and Ray Train's console handlers."""
+    return isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
 
 
 def quiet_console(handler: logging.Handler | None = None) -> None:

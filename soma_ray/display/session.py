@@ -12,6 +12,7 @@ from rich.console import Console
 from soma_ray.display.figures import Figures
 from soma_ray.display.render import LiveRenderer, PlainRenderer, Renderer
 from soma_ray.display.state import DisplayState, Step
+from soma_ray.runtime import verbose
 
 PLAIN_INTERVAL_S = 30.0  # a few lines a run under `ray job submit`, not a scrolling log
 
@@ -26,7 +27,8 @@ class Display:
         self.console = console or Console()
         self._lock = threading.Lock()
         if renderer is None:
-            if self.console.is_terminal:
+            # Verbose: Ray's own lines scroll past on the console, so no live region to tear apart.
+            if self.console.is_terminal and not verbose():
                 renderer = LiveRenderer(self.console, self.state)
             else:
                 renderer = PlainRenderer(self._print, interval_s)

@@ -120,3 +120,9 @@ def test_sessions_nest_and_end() -> None:
             assert inner is outer  # a job inside a job (training inside the cycle) shares the display
         assert current() is outer
     assert current() is None
+
+
+def test_verbose_scrolls_plain_lines_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Ray's own output on the console (`--verbose`), no live region for it to tear apart."""
+    monkeypatch.setenv("SOMA_RAY_VERBOSE", "1")
+    assert isinstance(Display(console=Console(file=io.StringIO(), force_terminal=True)).renderer, PlainRenderer)

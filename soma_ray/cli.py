@@ -23,6 +23,7 @@ from soma_ray.driver.config import JobConfig
 from soma_ray.job import guard_job
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
+from soma_ray.runtime import VERBOSE_ENV, set_verbose
 from soma_ray.status import gather_status, status_table
 
 T = TypeVar("T")
@@ -81,7 +82,11 @@ def root(
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override a config field: a.b=value (repeatable)")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help=f"show Ray's own progress and worker output too (or {VERBOSE_ENV}=1)")
+    ] = False,
 ) -> None:
+    set_verbose(verbose)
     ctx.obj = Options(config, chain, list(set_ or []))
 
 

@@ -33,6 +33,7 @@ from soma_ray.chain.sim.settings import SimSettings
 from soma_ray.chain.types import ModelStatus, TargetStatus
 from soma_ray.chain.wallet import create_key_file, load_keypair
 from soma_ray.config.jobs import CycleConfig
+from soma_ray.display import Display, session
 from soma_ray.driver.remote import actor_errors, call
 from soma_ray.driver.results import CommitResult, DriverStatus, Ledger
 from soma_ray.errors import CycleError
@@ -46,7 +47,16 @@ from soma_ray.training.config import TrainConfig
 
 T = TypeVar("T")
 MARKER = ".soma-ray-cycle"  # only a folder holding this file is ever wiped
-STEPS = 7
+STEP_TITLES = (  # the display's checklist; each step's result line replaces its title when done
+    "fund a new wallet, start its driver actor",
+    "train a model (Ray Train + DeepSpeed) and export it",
+    "create the model and commit it",
+    "advance an epoch: the driver reveals the model",
+    "advance an epoch: targets drawn over the active models",
+    "score the data on the Ray pool, submit the best hits",
+    "advance past the audit window, claim",
+)
+STEPS = len(STEP_TITLES)
 SERVED_POLL_SECONDS = 1.0  # the driver's epoch polling on the served network (the cycle moves the clock itself)
 
 
@@ -163,16 +173,17 @@ def _sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 class _Cycle:
-    """The steps, in order; each prints one line of progress (training and scoring log their own)."""
+    """The steps, in order, as the display's checklist; each ends with one line of outcome (training
+    and scoring show their figures on the same display)."""
 
     def __init__(
-        self, config: CycleConfig, submit: SubmitConfig, training: TrainConfig, chain: Chain, console: Console
+        self, config: CycleConfig, submit: SubmitConfig, training: TrainConfig, chain: Chain, display: Display
     ) -> None:
-        self.config, self.submit, self.training, self.chain, self.console = config, submit, training, chain, console
+        self.config, self.submit, self.training, self.chain, self.display = config, submit, training, chain, display
         self.epochs: dict[str, int] = {}
 
     def say(self, step: int, text: str) -> None:
-        self.console.print(f"[bold]== step {step}/{STEPS}[/bold] {text}", highlight=False, soft_wrap=True)
+        self.display.step_done(step - 1, text)
 
     def balance(self, address: str) -> int:
         return _sync(self.chain.balance(address))
@@ -212,11 +223,11 @@ class _Cycle:
             # the reveal epoch first (the driver reveals there), or the new commit is refused.
             self.advance()
             call(handle.tick.remote())
-            self.console.print(f"the last run's commit of {start.model_id} revealed first", highlight=False)
+            self.display.note(f"the last run's commit of {start.model_id} revealed first")
 
         # 2. train on the network's architecture, export the best checkpoint
-        self.say(2, "training (Ray Train + DeepSpeed)")
-        manifest = self.train()
+        manifest, trained = self.train()
+        self.say(2, trained)
 
         # 3. create the model and commit (the driver picks a fresh key and uploads the encrypted weights)
         committed: CommitResult = call(handle.commit.remote(str(manifest)))
@@ -264,42 +275,46 @@ class _Cycle:
             epochs=dict(self.epochs),
         )
 
-    def train(self) -> Path:
+    def train(self) -> tuple[Path, str]:
+        """The exported manifest, and the step's line."""
         from soma_ray.training.trainer import run_training
 
         outcome = run_training(self.training, export=True)
         if outcome.manifest is None:
             raise CycleError(f"training run {outcome.run} left no checkpoint to export; raise training.max_steps")
-        self.console.print(f"run {outcome.run}: held-out loss {outcome.best_heldout_loss:.4f}; "
-                           f"artifacts {outcome.manifest}", highlight=False, soft_wrap=True)
-        return outcome.manifest
+        steps = outcome.metrics.get("step", self.training.training.max_steps)
+        return outcome.manifest, (f"trained run {outcome.run}: {steps} steps, held-out loss "
+                                  f"{outcome.best_heldout_loss:.4f}; exported")
 
 
 def run_cycle(config: CycleConfig, console: Console | None = None) -> CycleResult:
     """Run the whole cycle; print progress and the ledger; stop the driver actor at the end."""
     from soma_ray.driver.actor import stop_driver
-    from soma_ray.runtime import ensure_ray
+    from soma_ray.runtime import configure_logging, ensure_ray, ray_log_file
 
     console = console or Console()
     prepare_folder(config.folder, config.cycle.fresh)
     submit, training = config.submit_config(), config.train_config()
     settings = submit.chain.sim
+    configure_logging()
     console.print(f"cycle folder {config.folder} ({'fresh' if config.cycle.fresh else 'kept'})", highlight=False)
     ensure_ray()
     with ExitStack() as stack:
+        display = stack.enter_context(session(console))  # closed last: its final view stays above the ledger
+        display.checklist(STEP_TITLES)
         chain: Chain
         if config.cycle.served:  # every chain call through the official client and the wire
             urls = stack.enter_context(serving_in_background(_localnet_settings(settings)))
             submit, training = _through_the_wire(submit, urls), _through_the_wire(training, urls)
             chain = _sync(open_chain(submit.chain))
-            console.print(f"network served at {urls.rpc_url} (soma-sdk client)", highlight=False)
+            display.note(f"network served at {urls.rpc_url} (soma-sdk client)")
         else:
             chain = SimChain(settings)  # genesis on first use: 4 models, their weights under sim/blobs
             if stack.enter_context(serving_blobs(settings)) is None:
                 _check_served(settings)
         try:
             with actor_errors():  # e.g. the driver refusing a submission: its one line, not a traceback
-                result = _Cycle(config, submit, training, chain, console).run()
+                result = _Cycle(config, submit, training, chain, display).run()
         finally:
             stopped = submit.wallet.key_file.is_file() and stop_driver(submit)
             _sync(chain.close())
@@ -308,6 +323,9 @@ def run_cycle(config: CycleConfig, console: Console | None = None) -> CycleResul
     console.print(ledger_table(result))
     console.print(f"driver actor {'stopped' if stopped else 'was not running'}; everything is in {config.folder}",
                   highlight=False)
+    if (log_file := ray_log_file()) is not None:
+        console.print(f"Ray's output and the detailed log: {log_file} (--verbose shows them here)",
+                      highlight=False, soft_wrap=True)
     return replace(result, driver_stopped=stopped)
 
 

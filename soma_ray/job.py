@@ -17,15 +17,27 @@ from rich.console import Console
 from soma_ray.config.loader import ConfigError, load_config
 from soma_ray.driver.config import JobConfig
 from soma_ray.errors import InputError, SomaRayError
+from soma_ray.runtime import VERBOSE_ENV, set_verbose
 
 C = TypeVar("C", bound=JobConfig)
 R = TypeVar("R")
+
+
+class _Verbose(argparse.Action):
+    """`--verbose`: set as soon as parsed, for every later `runtime.verbose()` of the job."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        set_verbose(True)
+        setattr(namespace, self.dest, True)
 
 
 def job_parser(description: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", type=Path, help="YAML recipe (see configs/)")
     parser.add_argument("--set", action="append", default=[], metavar="A.B=VALUE", help="override a field")
+    parser.add_argument("--verbose", action=_Verbose, nargs=0, default=False,
+                        help=f"show Ray's own progress and worker output too (or {VERBOSE_ENV}=1)")
     return parser
 
 

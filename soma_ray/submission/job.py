@@ -20,10 +20,11 @@ from soma_ray.chain.factory import open_chain
 from soma_ray.chain.sim.serve import serving_blobs
 from soma_ray.chain.types import Manifest, Target, TargetStatus
 from soma_ray.chain.wallet import load_keypair
+from soma_ray.display import current, session
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import MAX_SEQ_LEN
-from soma_ray.runtime import ensure_ray
+from soma_ray.runtime import configure_logging, ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
@@ -118,6 +119,7 @@ class SubmissionRun:
         model_ids = sorted(manifests)
         live = {t.id: t for t in selection.targets}
         log.info("epoch %d: %d targets, scoring with %d models", epoch, len(live), len(model_ids))
+        self.show_stage(f"epoch {epoch}: scoring for {len(live)} targets with {len(model_ids)} models")
         for batch in score_stream(self.config.data, plan, self.config.scoring):
             self._take(batch, model_ids, live)
             if self._finished():
@@ -165,6 +167,14 @@ class SubmissionRun:
             self._refresh(live, set(model_ids))
         self.metrics.record(report)
         report.maybe_log(self.config.submit.progress_interval_s)
+        display = current()
+        if display is not None:
+            display.show(report.figures(self.config.submit.max_samples))
+
+    def show_stage(self, text: str) -> None:
+        display = current()
+        if display is not None:
+            display.stage(text)
 
     def _refresh(self, live: dict[str, Target], scorable: set[str]) -> None:
         """After a fill: the chain spawned a replacement; play it if its models are loaded and
@@ -195,11 +205,11 @@ class SubmissionRun:
 def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_driver: bool = True) -> SubmitReport:
     """Run the submitter until the source ends or a limit is reached; hits go to the wallet's
     driver actor (`use_driver=False` signs in this process instead)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     check_inputs(config)  # bad input is one line before Ray starts: the source and the key
     ensure_ray()
     serving = serving_blobs(config.chain.sim) if config.chain.network == "sim" else nullcontext()
-    with serving, asyncio.Runner() as loop:
+    with serving, asyncio.Runner() as loop, session(interval_s=config.submit.progress_interval_s):
         chain = chain or loop.run(open_chain(config.chain))
         submitter: Submitter
         if use_driver:

@@ -1,5 +1,5 @@
-"""Progress of a submission run: rates, hits, best distance, near misses; a log line a person can
-follow and Ray metrics for the dashboard."""
+"""Progress of a submission run: rates, hits, best distance, near misses; a log line, the figures
+on the job's display and Ray metrics for the dashboard."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+from soma_ray.display import ScoringFigures
 from soma_ray.scoring.loads import LoadTally
 
 log = logging.getLogger("soma_ray.submit")
@@ -33,6 +34,18 @@ class SubmitReport:
             f"{self.scored_tokens_per_second():,.0f} scored tokens/s, {self.hits} hits, "
             f"{len(self.fills)} fills, best distance {best}, "
             f"model loads {self.loads.total} (per model per actor max {self.loads.max_per_actor})"
+        )
+
+    def figures(self, max_samples: int | None = None) -> ScoringFigures:
+        """What the display shows; an ETA when the source is bounded (`submit.max_samples`)."""
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        rate = self.samples / elapsed
+        eta = (max_samples - self.samples) / rate if max_samples is not None and rate > 0 else None
+        return ScoringFigures(
+            samples=self.samples, samples_per_s=rate, scored_tokens_per_s=self.scored_tokens_per_second(),
+            hits=self.hits, fills=len(self.fills),
+            best_distance=self.best_distance if math.isfinite(self.best_distance) else None,
+            eta_s=max(0.0, eta) if eta is not None else None,
         )
 
     def counts(self) -> dict[str, int]:

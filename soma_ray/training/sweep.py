@@ -18,7 +18,7 @@ from ray import tune
 from rich.console import Console
 from rich.table import Table
 
-from soma_ray.runtime import ensure_ray
+from soma_ray.runtime import configure_logging, ensure_ray
 from soma_ray.training.config import SweepConfig, SweepParameter, TrainConfig
 from soma_ray.training.errors import SweepFailed
 from soma_ray.training.trainer import check_inputs, fresh_run_name, portable, run_training, storage_path
@@ -82,7 +82,7 @@ def _trainable(base: TrainConfig, sweep: str) -> Any:
 
         name = f"{sweep}-{tune.get_context().get_trial_id()}"
         callback = TuneReportCallback()  # type: ignore[no-untyped-call]
-        run_training(trial_config(base, params, name), callbacks=[callback], export=False)
+        run_training(trial_config(base, params, name), callbacks=[callback], export=False, progress=False)
 
     # The trial function only drives its trainer; the workers hold the real resources
     # (Tune refuses an empty request, hence a sliver of a CPU).
@@ -104,7 +104,7 @@ def _row(result: Any, params: dict[str, Any]) -> TrialRow:
 
 def run_sweep(config: SweepConfig) -> list[TrialRow]:
     """Run every trial; return them ranked by held-out loss (best first) and print the table."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    configure_logging()
     name = config.sweep.name or fresh_run_name("sweep")
     base = portable(TrainConfig.model_validate(
         config.model_dump(mode="json", exclude_unset=True, exclude={"kind", "sweep", "wallet", "storage"})

@@ -12,6 +12,7 @@ import math
 import secrets
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -22,12 +23,14 @@ from ray.train.torch import TorchConfig, TorchTrainer
 
 from soma_ray.chain.config import WalletConfig
 from soma_ray.data.sources import check_source
+from soma_ray.display import session
 from soma_ray.paths import absolute_location
-from soma_ray.runtime import ensure_ray
+from soma_ray.runtime import configure_logging, ensure_ray
 from soma_ray.storage.config import StorageConfig
 from soma_ray.training.config import TrainConfig
 from soma_ray.training.export import export_checkpoint
 from soma_ray.training.loop import train_loop_per_worker
+from soma_ray.training.progress import TrainingRelay
 from soma_ray.training.weights import warm_start_bytes
 
 log = logging.getLogger("soma_ray.train")
@@ -107,16 +110,29 @@ def check_inputs(config: TrainConfig) -> None:
         check_source(config.heldout.data)
 
 
-def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, export: bool | None = None) -> TrainingOutcome:
-    """Train (or resume) the configured run; export its best checkpoint for commit."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+def run_training(config: TrainConfig, *, callbacks: list[Any] | None = None, export: bool | None = None,
+                 progress: bool = True) -> TrainingOutcome:
+    """Train (or resume) the configured run; export its best checkpoint for commit. With
+    `progress`, the figures go to the job's display (a new one if none is open)."""
+    configure_logging()
     check_inputs(config)
     ensure_ray()
     run = config.training.name or fresh_run_name()
     log.info("training run %s (resume it with --set training.name=%s)", run, run)
     warm = warm_start_bytes(config)
     warm_ref = ray.put(warm) if warm is not None else None
-    result = build_trainer(config, run, warm_start=warm_ref, callbacks=callbacks).fit()
+    with session() if progress else nullcontext() as display:
+        relay = None
+        if display is not None:
+            display.stage(f"training run {run} (resume it with --set training.name={run})")
+            relay = TrainingRelay(display, config.training.max_steps)
+        try:
+            result = build_trainer(
+                config, run, warm_start=warm_ref, callbacks=[*(callbacks or []), *([relay.callback] if relay else [])]
+            ).fit()
+        finally:
+            if relay is not None:
+                relay.stop()
     best, best_loss = best_checkpoint(result)
     manifest = None
     if best is not None and (config.export.after_training if export is None else export):

@@ -11,6 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from statistics import mean
 from typing import Any
@@ -23,6 +25,8 @@ from safetensors import safe_open
 from soma_models.v1.torch import Model
 
 from soma_ray.config import SweepConfig, TrainConfig
+from soma_ray.display import Display
+from soma_ray.display.render import PlainRenderer
 from soma_ray.driver.artifacts import Artifacts
 from soma_ray.protocol.commitments import commitment, embedding_commitment
 from soma_ray.training.data import heldout_samples
@@ -60,7 +64,34 @@ def baseline(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) -> tupl
     config = tiny_config(
         tmp_path_factory.mktemp("baseline"), name="baseline", max_steps=STEPS, micro_batch=1, grad_accum=2
     )
-    return config, run_training(config, export=False)
+    with session_of(Display(PlainRenderer(BASELINE_DISPLAY.append, interval_s=0))):
+        return config, run_training(config, export=False)
+
+
+BASELINE_DISPLAY: list[str] = []  # what the baseline run showed on its job's display
+
+
+@contextmanager
+def session_of(display: Display) -> Iterator[Display]:
+    """`display` as the job's display while the block runs (run_training feeds the open one)."""
+    from soma_ray.display import session as sessions
+
+    sessions._current = display
+    try:
+        yield display
+    finally:
+        sessions._current = None
+
+
+def test_training_figures_reach_the_jobs_display(baseline: tuple[TrainConfig, TrainingOutcome]) -> None:
+    """Rank 0's reports travel from Ray Train's controller to this process's display: step/total,
+    loss, held-out loss, tokens/s, in order, up to the last step."""
+    assert BASELINE_DISPLAY[0].startswith("training run baseline")
+    figures = [line for line in BASELINE_DISPLAY if line.startswith("training: step ")]
+    steps = [int(line.split()[2].split("/")[0]) for line in figures]
+    assert steps == sorted(steps) and steps[-1] == STEPS, BASELINE_DISPLAY
+    assert all(f"/{STEPS} | loss " in line and "tokens/s" in line for line in figures)
+    assert any("held-out " in line for line in figures)
 
 
 @pytest.fixture(scope="module")

@@ -59,3 +59,14 @@ def test_deepspeed_config_follows_the_section(stage: int) -> None:
     assert ds["bf16"] == {"enabled": True}
     assert (ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == (8, 4)
     assert ds["gradient_clipping"] == 0.5 and ds["zero_allow_untested_optimizer"] is True
+
+
+def test_a_training_report_becomes_the_displays_figures() -> None:
+    from soma_ray.training.progress import figures_of
+
+    report = {"step": 20, "loss": 5.25, "ce": 5.2, "sigreg": 2.5, "lr": 1e-3, "tokens_per_second": 2048.0,
+              "mfu": 0.25, "heldout_loss": 5.4}
+    shown = figures_of(report, total=30, eta_s=40.0)
+    assert shown.line() == "training: step 20/30 | loss 5.2500 | held-out 5.4000 | 2,048 tokens/s | MFU 25.0% | ETA 40s"
+    no_eval = figures_of({k: v for k, v in report.items() if k not in ("heldout_loss", "mfu")}, total=30, eta_s=None)
+    assert no_eval.heldout_loss is None and no_eval.mfu is None

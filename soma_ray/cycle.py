@@ -205,7 +205,7 @@ class _Cycle:
         # 0. a board with a history: the network plays on before we join (rivals, if any, act)
         for _ in range(self.config.cycle.warmup_epochs):
             epoch = self.advance()
-            self.console.print(f"warm-up: epoch {epoch}", highlight=False)
+            self.display.note(f"warm-up: epoch {epoch}")
 
         # 1. fund a new wallet and start its driver actor
         keypair = _wallet(self.submit.wallet.key_file)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
@@ -29,7 +30,48 @@ T = TypeVar("T")
 C = TypeVar("C", bound=JobConfig)
 console = Console()
 
-app = typer.Typer(help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False)
+
+
+def hoist_options(args: list[str], takes_value: dict[str, bool]) -> list[str]:
+    """`args` with every global option (and its value) moved to the front, in order: the root
+    parses them wherever the user wrote them (`soma-ray status --config x.yaml`). After `--`
+    nothing moves."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            rest.extend(args[i:])
+            break
+        name = token.partition("=")[0]
+        if name in takes_value:
+            inline = "=" in token
+            take = 2 if takes_value[name] and not inline else 1
+            hoisted.extend(args[i:i + take])
+            i += take
+            continue
+        rest.append(token)
+        i += 1
+    return hoisted + rest
+
+
+class GlobalOptionsGroup(TyperGroup):
+    """The root command: its options are accepted before or after the subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        takes_value = {
+            opt: not getattr(param, "is_flag", False)
+            for param in self.params
+            for opt in (*param.opts, *getattr(param, "secondary_opts", ()))
+        }
+        return super().parse_args(ctx, hoist_options(list(args), takes_value))
+
+
+app = typer.Typer(
+    help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False,
+    cls=GlobalOptionsGroup,
+)
 wallet_app = typer.Typer(help="Create and inspect the signing wallet.", no_args_is_help=True)
 targets_app = typer.Typer(help="Inspect targets.", no_args_is_help=True)
 sim_app = typer.Typer(help="Drive the embedded simulated network.", no_args_is_help=True)

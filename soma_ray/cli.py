@@ -245,6 +245,40 @@ def localnet(ctx: typer.Context) -> None:
     guard_job(lambda: run_localnet(options.load()))
 
 
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="leave out a group of checks (repeatable): python, packages, env, recipe, torch, "
+                     "ray, wallet, chain, storage, hf, disk, ports"),
+    ] = None,
+    localnet: Annotated[
+        bool, typer.Option("--localnet", help="check for serving `soma-ray localnet`: its ports must be free")
+    ] = False,
+) -> None:
+    """Check this set-up for the recipe (--config) and say what to fix, one line each; exit 0 when all it needs is fine."""
+    from soma_ray.doctor import GROUPS, Level, diagnose, summary
+
+    options: Options = ctx.obj
+    unknown = sorted(set(skip or ()) - set(GROUPS))
+    if unknown:
+        guard_job(lambda: _raise(ConfigError(f"--skip {unknown[0]}: no such check; use one of {', '.join(GROUPS)}")))
+    source = str(options.config_file) if options.config_file else "(defaults)"
+    report = diagnose(options.load, source=source, skip=skip or (), serving_localnet=localnet)
+    marks = {Level.OK: "ok  ", Level.INFO: "info", Level.WARN: "warn", Level.FAIL: "FAIL"}
+    width = max((len(c.name) for c in report.checks), default=0)
+    for check in report.scrubbed():
+        console.print(f"{marks[check.level]}  {check.name:<{width}}  {check.message}", markup=False, highlight=False,
+                      soft_wrap=True)
+    console.print(summary(report), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(report.status)
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
 @wallet_app.command("new")
 def wallet_new(
     ctx: typer.Context,

@@ -158,5 +158,5 @@ def summary(report: Report) -> str:
     warned = sum(c.level is Level.WARN for c in report.checks)
     what = f"kind {report.kind}" if report.kind else "this set-up"
     if failed:
-        return f"{failed} problem(s) to fix before {what} runs" + (f"; {warned} warning(s)" if warned else "")
+        return f"{failed} problem(s) to fix for {what}" + (f"; {warned} warning(s)" if warned else "")
     return f"ready for {what}" + (f" ({warned} warning(s) worth a look)" if warned else "")

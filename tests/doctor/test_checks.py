@@ -1,5 +1,5 @@
 """Each group of doctor checks on real inputs: files, sockets, the served localnet over gRPC, plain
-dicts of Ray resources. No Ray is started here (tests/doctor/test_ray_cluster.py does, under Ray)."""
+dicts of Ray resources. No Ray is started here (tests/cluster/test_doctor_resources.py does)."""
 
 from __future__ import annotations
 

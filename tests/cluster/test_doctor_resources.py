@@ -1,5 +1,5 @@
 """The Ray-resources check against a real Ray: this module starts one (`ray.init` with a custom
-`scorer` resource), so it runs in the Ray part of the suite, never beside another cluster."""
+never beside another cluster; it lives in tests/cluster/ so that it runs after the session's Ray is gone."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The Ray-resources check against a real Ray: this module starts one (`ray.init` with a custom
-never beside another cluster; it lives in tests/cluster/ so that it runs after the session's Ray is gone."""
+`scorer` resource); it lives in tests/cluster/ so that it runs after the session's Ray is gone."""
 
 from __future__ import annotations
 

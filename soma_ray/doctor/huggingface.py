@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from soma_ray.doctor.result import Check, fail, info, ok
 
@@ -15,12 +16,26 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def stored_token() -> str | None:
+    """The token `hf auth login` saved (huggingface_hub uses it when HF_TOKEN is not set)."""
+    from huggingface_hub import constants
+
+    path = Path(constants.HF_TOKEN_PATH)
+    try:
+        return path.read_text().strip() or None if path.is_file() else None
+    except OSError:
+        return None
+
+
 def hub_checks(
     dataset: str, *, gated: bool, dotenv_names: frozenset[str] = frozenset(), environ: Mapping[str, str] = os.environ
 ) -> list[Check]:
     """`dotenv_names`: the variables `.env` sets (soma-ray's data sources read HF_TOKEN from the
     process environment only, so a token only in `.env` is not used)."""
     token = environ.get("HF_TOKEN", "").strip() or None
+    origin = "HF_TOKEN"
+    if token is None and (stored := stored_token()) is not None:
+        token, origin = stored, "the token `hf auth login` stored"  # huggingface_hub falls back to it
     if token is None and "HF_TOKEN" in dotenv_names:
         return [fail("hugging face", "HF_TOKEN is in .env but the data sources read it from the environment; "
                      "`export HF_TOKEN=...` (or pass it in the job's runtime_env env_vars)")]
@@ -39,10 +54,10 @@ def hub_checks(
         try:
             user = HfApi().whoami(token=token).get("name", "?")
         except HfHubHTTPError as exc:
-            return [fail("hugging face", f"the Hub refuses HF_TOKEN ({_first_line(exc)}); make a new read token")]
+            return [fail("hugging face", f"the Hub refuses {origin} ({_first_line(exc)}); make a new read token")]
         except Exception as exc:  # noqa: BLE001 - httpx/OS errors: the Hub is out of reach
             return [fail("hugging face", f"cannot reach the Hub ({_first_line(exc)}); check the network and HF_ENDPOINT")]
-        checks.append(ok("hugging face", f"HF_TOKEN belongs to {user}"))
+        checks.append(ok("hugging face", f"{origin} belongs to {user}"))
     try:
         auth_check(dataset, repo_type="dataset", token=token or False)
     except GatedRepoError:
@@ -55,5 +70,5 @@ def hub_checks(
         checks.append(fail("hugging face", f"cannot check {dataset} on the Hub ({_first_line(exc)}); "
                            "check the network and HF_ENDPOINT"))
     else:
-        checks.append(ok("hugging face", f"{dataset} is readable{' with HF_TOKEN' if token else ''}"))
+        checks.append(ok("hugging face", f"{dataset} is readable{' with ' + origin if token else ''}"))
     return checks

@@ -32,6 +32,14 @@ REPO = Path(__file__).resolve().parents[2]
 MNEMONIC = "abandon " * 11 + "about"
 
 
+@pytest.fixture(autouse=True)
+def no_stored_hub_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's `hf auth login` must not change what these tests see."""
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-hf-token"))
+
+
 def test_resources_the_cluster_lacks_fail_by_name() -> None:
     total = {"CPU": 16.0, "GPU": 2.0, "scorer": 1.0}
     short = resource_checks(total, {"GPU": 2.0, "scorer": 2.0}, "cluster")
@@ -172,6 +180,18 @@ def test_hub_checks_without_the_network() -> None:
     assert only_dotenv[0].level is Level.FAIL and "export HF_TOKEN" in only_dotenv[0].message
     offline = hub_checks("org/set", gated=False, environ={"HF_TOKEN": "hf_secret_value", "HF_HUB_OFFLINE": "1"})
     assert offline[0].level is Level.INFO and "hf_secret_value" not in offline[0].message
+
+
+def test_a_stored_login_counts_as_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants as constants
+
+    (tmp_path / "token").write_text("hf_stored_secret_0123\n")
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "token"))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:1")
+    checks = hub_checks("bigcode/the-stack-v2-dedup", gated=True, environ={})
+    assert "HF_TOKEN is not set" not in checks[0].message  # it went on to ask the (unreachable) Hub
+    assert checks[0].level is Level.FAIL and "cannot reach the Hub" in checks[0].message
+    assert "hf_stored_secret_0123" not in checks[0].message
 
 
 @pytest.mark.parametrize("token", [None, "hf_secret_value_x"])

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
 from soma_ray.chain.base import Chain
 from soma_ray.chain.factory import open_chain
@@ -30,7 +31,48 @@ T = TypeVar("T")
 C = TypeVar("C", bound=JobConfig)
 console = Console()
 
-app = typer.Typer(help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False)
+
+
+def hoist_options(args: list[str], takes_value: dict[str, bool]) -> list[str]:
+    """`args` with every global option (and its value) moved to the front, in order: the root
+    parses them wherever the user wrote them (`soma-ray status --config x.yaml`). After `--`
+    nothing moves."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            rest.extend(args[i:])
+            break
+        name = token.partition("=")[0]
+        if name in takes_value:
+            inline = "=" in token
+            take = 2 if takes_value[name] and not inline else 1
+            hoisted.extend(args[i:i + take])
+            i += take
+            continue
+        rest.append(token)
+        i += 1
+    return hoisted + rest
+
+
+class GlobalOptionsGroup(TyperGroup):
+    """The root command: its options are accepted before or after the subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        takes_value = {
+            opt: not getattr(param, "is_flag", False)
+            for param in self.params
+            for opt in (*param.opts, *getattr(param, "secondary_opts", ()))
+        }
+        return super().parse_args(ctx, hoist_options(list(args), takes_value))
+
+
+app = typer.Typer(
+    help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False,
+    cls=GlobalOptionsGroup,
+)
 wallet_app = typer.Typer(help="Create and inspect the signing wallet.", no_args_is_help=True)
 targets_app = typer.Typer(help="Inspect targets.", no_args_is_help=True)
 sim_app = typer.Typer(help="Drive the embedded simulated network.", no_args_is_help=True)
@@ -206,6 +248,40 @@ def localnet(ctx: typer.Context) -> None:
 
     options: Options = ctx.obj
     guard_job(lambda: run_localnet(options.load()))
+
+
+@app.command()
+def doctor(
+    ctx: typer.Context,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", help="leave out a group of checks (repeatable): python, packages, env, recipe, torch, "
+                     "ray, wallet, chain, storage, hf, disk, ports"),
+    ] = None,
+    localnet: Annotated[
+        bool, typer.Option("--localnet", help="check for serving `soma-ray localnet`: its ports must be free")
+    ] = False,
+) -> None:
+    """Check this set-up for the recipe (--config) and say what to fix, one line each; exit 0 when all it needs is fine."""
+    from soma_ray.doctor import GROUPS, Level, diagnose, summary
+
+    options: Options = ctx.obj
+    unknown = sorted(set(skip or ()) - set(GROUPS))
+    if unknown:
+        guard_job(lambda: _raise(ConfigError(f"--skip {unknown[0]}: no such check; use one of {', '.join(GROUPS)}")))
+    source = str(options.config_file) if options.config_file else "(defaults)"
+    report = diagnose(options.load, source=source, skip=skip or (), serving_localnet=localnet)
+    marks = {Level.OK: "ok  ", Level.INFO: "info", Level.WARN: "warn", Level.FAIL: "FAIL"}
+    width = max((len(c.name) for c in report.checks), default=0)
+    for check in report.scrubbed():
+        console.print(f"{marks[check.level]}  {check.name:<{width}}  {check.message}", markup=False, highlight=False,
+                      soft_wrap=True)
+    console.print(summary(report), markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(report.status)
+
+
+def _raise(error: Exception) -> None:
+    raise error
 
 
 @wallet_app.command("new")

@@ -103,6 +103,15 @@ def test_bad_network_and_yaml_syntax(tmp_path: Path) -> None:
         load_job_config(recipe, env={})
 
 
+def test_a_missing_kind_says_it_is_missing(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("chain:\n  network: sim\n")
+    with pytest.raises(ConfigError) as err:
+        load_job_config(recipe, env={})
+    assert str(err.value).startswith(f"{recipe}: kind: missing; add a top-level `kind: run | submit")
+    assert "None" not in str(err.value)
+
+
 def test_sim_settings_reject_unknown_protocol_params(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("kind: run\nchain:\n  sim:\n    params:\n      bond_per_byte: 1\n")

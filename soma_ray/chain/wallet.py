@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from typing import Literal
 
 from soma_sdk import Keypair
 
@@ -38,13 +40,37 @@ def create_key_file(path: Path, *, force: bool = False) -> Keypair:
     return keypair
 
 
+KeyFormat = Literal["hex", "bech32", "mnemonic", "unknown"]
+_HEX = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+BECH32_PREFIX = "somaprivkey1"
+MNEMONIC_WORDS = (12, 15, 18, 21, 24)
+
+
+def key_format(secret: str) -> KeyFormat:
+    """What a secret looks like (never what it is): 64 hex digits, a bech32 `somaprivkey1…`
+    string, a BIP-39 mnemonic of 12-24 words, or none of these."""
+    text = secret.strip()
+    if _HEX.fullmatch(text):
+        return "hex"
+    if text.lower().startswith(BECH32_PREFIX) and " " not in text:
+        return "bech32"
+    words = text.split()
+    if len(words) in MNEMONIC_WORDS and all(w.isalpha() and w.islower() for w in words):
+        return "mnemonic"
+    return "unknown"
+
+
 def keypair_from_secret(secret: str, origin: str) -> Keypair:
+    """The keypair of a hex or bech32 secret key, or of a BIP-39 mnemonic."""
+    text = secret.strip()
     try:
-        return Keypair.from_secret_key(secret.strip())
+        if key_format(text) == "mnemonic":
+            return Keypair.from_mnemonic(" ".join(text.split()))
+        return Keypair.from_secret_key(text)
     except Exception:  # the SDK's message may echo the input: never show it
         raise BadKeyError(
-            f"{origin} does not hold a valid SOMA secret key (hex, bytes or somaprivkey1…); "
-            "create one with `soma-ray wallet new`"
+            f"{origin} does not hold a valid SOMA secret key (64 hex digits, somaprivkey1… or a 12-24 word "
+            "mnemonic); create one with `soma-ray wallet new`"
         ) from None
 
 
@@ -57,10 +83,10 @@ def load_keypair(config: WalletConfig) -> Keypair:
         )
     if config.key_file.stat().st_mode & 0o077:
         raise WalletError(f"{config.key_file} is readable by others; run `chmod 600 {config.key_file}`")
-    return keypair_from_secret(_read_key_file(config.key_file), str(config.key_file))
+    return keypair_from_secret(read_key_file(config.key_file), str(config.key_file))
 
 
-def _read_key_file(path: Path) -> str:
+def read_key_file(path: Path) -> str:
     """The key file's text; one line (never its content) when it cannot be read or is not text."""
     try:
         with path.open("rb") as handle:

@@ -150,6 +150,9 @@ def load_job_config(
 ) -> JobConfig:
     """Load a recipe whose top-level `kind:` names the job it configures."""
     kind = read_yaml(path).get("kind")
+    kinds = " | ".join(JOB_CONFIGS)
+    if kind is None:
+        raise ConfigError(f"{path}: kind: missing; add a top-level `kind: {kinds}` line naming the job")
     if kind not in JOB_CONFIGS:
         raise ConfigError(f"{path}: kind: must be one of {', '.join(JOB_CONFIGS)}, got {kind!r}")
     return load_config(JOB_CONFIGS[kind], path, overrides, env)

@@ -42,6 +42,13 @@ class ArchitectureSettings(BaseModel):
         """The keyword arguments of soma-models' `ModelConfig` (besides dropout)."""
         return self.model_dump(include={"embedding_dim", "pwff_hidden_dim", "num_layers", "num_heads"})
 
+    def approx_weights_bytes(self) -> int:
+        """About the size of one model's float32 weights: the attention (4·d²) and feed-forward
+        (2·d·h) matrices of each layer dominate (V1: ~4.83 GB). For sizing disks and caches only;
+        the exact bound is `soma_ray.scoring.store.max_weights_bytes`."""
+        d, h = self.embedding_dim, self.pwff_hidden_dim
+        return 4 * self.num_layers * (4 * d * d + 2 * d * h)
+
     @model_validator(mode="after")
     def _heads_divide_width(self) -> ArchitectureSettings:
         if self.embedding_dim % self.num_heads:

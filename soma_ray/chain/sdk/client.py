@@ -215,6 +215,22 @@ class SdkChain(Chain):
                 )
             return self._admin_client
 
+    # -- the node and its services -------------------------------------------------------
+    async def api_version(self) -> str:
+        """The node's server version, after soma-sdk's own check that the node speaks this
+        client's API (a typed `ChainError` when it does not)."""
+        version = await self._call(self.client.get_server_version)
+        await self._call(self.client.check_api_version)
+        return str(version)
+
+    async def scoring_health(self) -> bool:
+        """Whether the scoring service at `scoring_url` answers that it is healthy."""
+        url = self.endpoints.scoring_url
+        if url is None:
+            raise NotSupported(f"no scoring service for {self.name}: set chain.scoring_url")
+        client = await _open_client(self.endpoints.rpc_url, "scoring service", scoring_url=url)
+        return bool(await self._call(client.scoring_health, endpoint=f"the SOMA scoring service at {url}"))
+
     # -- reading the network ---------------------------------------------------------------
     async def info(self) -> NetworkInfo:
         state = await self._call(self.client.get_latest_system_state)

@@ -15,7 +15,8 @@ def cosine_distances(target_embedding: np.ndarray, model_embeddings: np.ndarray)
     t_norm = np.maximum(np.linalg.norm(t), np.float32(1e-8))
     m_norm = np.maximum(np.linalg.norm(m, axis=1), np.float32(1e-8))
     cos = (m @ t) / (t_norm * m_norm)
-    return np.float32(1.0) - cos.astype(np.float32)
+    dist: np.ndarray = np.float32(1.0) - cos.astype(np.float32)
+    return dist
 
 
 def select_models_weighted_knn(

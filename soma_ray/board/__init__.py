@@ -1,0 +1,8 @@
+"""Reading the board (the "outer game"): per-epoch snapshots of the network, what changed between
+them, where models and targets sit, who wins, which targets a model or a stake would be assigned,
+what a candidate model could earn, and pictures of it all.
+
+Modules, one job each: `snapshot` (take, write, read), `diff`, `landscape`, `winners`,
+`simulate` (Monte Carlo over the chain's own target draws and KNN), `opportunity`, `plots`.
+Everything but `snapshot.take_snapshot` is a plain function over snapshot data.
+"""

@@ -8,10 +8,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from soma_ray.board.ours import EpochResult
 from soma_ray.board.simulate import Assignments
@@ -71,12 +71,15 @@ def map_png(snapshot: Snapshot, path: Path, *, ours: Collection[str] = ()) -> Pa
         if m.model_id in ours or m.owner in ours:
             ax.scatter([at_models[i, 0]], [at_models[i, 1]], s=40 + 460 * np.sqrt(m.stake / top) + 120,
                        facecolors="none", edgecolors="red", linewidths=2.2)
-            ax.annotate(f"ours {_short(m.model_id)}", at_models[i], xytext=(8, 8), textcoords="offset points",
-                        color="red", fontsize=8, weight="bold")
+            left = at_models[i, 0] > np.median(points[:, 0])  # label towards the middle, inside the axes
+            ax.annotate(f"ours {_short(m.model_id)}", at_models[i], xytext=(-12 if left else 12, 10),
+                        textcoords="offset points", ha="right" if left else "left", color="red", fontsize=8,
+                        weight="bold")
     ax.set_title(f"Board at epoch {snapshot.epoch}: {len(models)} models, {len(targets)} open targets")
     ax.set_xlabel("principal direction 1")
     ax.set_ylabel("principal direction 2")
-    ax.legend(loc="best", fontsize=7, markerscale=0.5)
+    if models or targets:
+        ax.legend(loc="best", fontsize=7, markerscale=0.5)
     return _save(fig, path)
 
 
@@ -111,7 +114,8 @@ def pnl_png(results: Sequence[EpochResult], path: Path) -> Path:
     fig = Figure(figsize=SIZE)
     ax = fig.add_subplot()
     values = [to_soma(r.pnl) for r in results]
-    ax.bar([r.epoch for r in results], values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
+    bars = ax.bar([r.epoch for r in results], values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
+    ax.bar_label(bars, labels=[f"{v:+.4f}" for v in values], fontsize=7, padding=2)  # small ones stay readable
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("P&L (SOMA)")

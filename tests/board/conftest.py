@@ -28,7 +28,7 @@ from soma_sdk import Keypair, SomaClient
 from soma_ray.board.snapshot import Snapshot, SnapshotStore, take_snapshot
 from soma_ray.chain.sim import SimChain
 from soma_ray.chain.sim.genesis import genesis_owner
-from soma_ray.chain.types import Target
+from soma_ray.chain.types import Target, TargetStatus
 from soma_ray.protocol.commitments import blake2b256, canonical_address
 from soma_ray.protocol.constants import SHANNONS_PER_SOMA
 from tests.conftest import small_sim_settings
@@ -84,7 +84,7 @@ async def _fill(sim: SimChain, kp: Keypair, target: Target, model_id: str) -> Fi
 
 
 async def _open(sim: SimChain) -> list[Target]:
-    return await sim.all_targets("open")
+    return await sim.all_targets(TargetStatus.OPEN)
 
 
 async def play(root: Path) -> Game:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from soma_ray.board.winners import wins, winner_stats
+from soma_ray.board.winners import winner_stats, wins
 from soma_ray.protocol.rewards import split_filled
 from tests.board.conftest import Game
 

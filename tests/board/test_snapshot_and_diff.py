@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +82,16 @@ def test_history_counts_the_fills_per_epoch(game: Game) -> None:
     assert points[1].hits_ema == game.snapshots[1].info.hits_ema > 0  # epoch 0 had hits
     seen = latest_targets(game.snapshots)
     assert all(seen[f.target_id].winning_model_id == f.model_id for f in game.fills)
+
+
+def test_diff_finds_commission_changes_and_exits(game: Game) -> None:
+    """The chain API has no commission transaction yet: a changed copy of a real snapshot stands in."""
+    before = game.snapshots[4]
+    first, second, *rest = before.models
+    after = replace(before, models=(replace(first, commission_rate=first.commission_rate + 250), *rest))
+    found = diff(before, after)
+    assert [(c.model_id, c.before, c.after) for c in found.commission_changes] == [
+        (first.model_id, first.commission_rate, first.commission_rate + 250)
+    ]
+    assert found.exits == (second.model_id,) and found.entrants == ()
+    assert found.stake_changes == () and found.moved == ()

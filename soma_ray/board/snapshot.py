@@ -2,7 +2,8 @@
 recent and filled targets, written as Parquet under a folder (one sub-folder per epoch).
 
 A snapshot of epoch E holds every target generated in E or E − 1 (any status) and every filled
-target not yet claimed. Claimed targets are deleted on chain (§3.4), so a filled target is only
+target not yet claimed; only open targets keep their embedding (nothing reads the others', and on a
+busy network, thousands of fills an epoch, they would be most of the bytes). Claimed targets are deleted on chain (§3.4), so a filled target is only
 ever seen in the snapshots taken between its fill and its claim: one snapshot per epoch sees them
 all (a claim is possible from fill_epoch + 2 at the earliest, §6).
 """
@@ -55,7 +56,8 @@ class ModelRow:
 
 @dataclass(frozen=True)
 class TargetRow:
-    """One target as the board saw it; `winning_model_owner` is the winning model's owner."""
+    """One target as the board saw it; `winning_model_owner` is the winning model's owner. The
+    embedding is empty unless the target was open when seen."""
 
     target_id: str
     status: str
@@ -131,7 +133,7 @@ def target_row(target: Target, owners: Mapping[str, str]) -> TargetRow:
         winning_model_id=winner,
         winning_model_owner=owners.get(winner) if winner else None,
         bond_amount=target.bond_amount,
-        embedding=_floats(target.embedding),
+        embedding=_floats(target.embedding) if target.status == TargetStatus.OPEN else (),
     )
 
 

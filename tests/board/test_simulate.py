@@ -27,9 +27,8 @@ def test_same_seeds_reproduce_the_chains_assignment_exactly(game: Game) -> None:
         assert assigned == [list(mine[i].model_ids) for i in at_start]
         checked += len(at_start)
     # the spawned targets of earlier epochs are not reproduced from their ids (another creation number)
-    for t in game.snapshots[-1].targets:
-        if t.generation_epoch < EPOCHS - 1 and t.fill_epoch is None:
-            spawned += not np.array_equal(target_embedding(epoch_start_seed(t.target_id), DIM), t.vector)
+    for t in (t for e in range(1, EPOCHS - 1) for t in game.epoch_targets[e]):
+        spawned += not np.array_equal(target_embedding(epoch_start_seed(t.id), DIM), t.embedding)
     assert checked == (EPOCHS - 1) * TARGETS_PER_EPOCH
     assert spawned > 0
 

@@ -33,6 +33,9 @@ def test_snapshot_holds_the_board(game: Game) -> None:
     fill = next(f for f in game.fills if f.epoch == 2 and f.model_id == game.ours)
     row = next(t for t in s3.targets if t.target_id == fill.target_id)
     assert (row.winning_model_id, row.winning_model_owner, row.submitter) == (game.ours, game.us, game.us)
+    assert row.embedding == ()  # only open targets keep theirs
+    for target in s3.open_targets():
+        assert len(target.embedding) == s3.params.target_embedding_dim
 
 
 def test_rewriting_an_epoch_replaces_it_whole(game: Game, tmp_path: Path) -> None:

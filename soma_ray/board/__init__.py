@@ -3,6 +3,7 @@ them, where models and targets sit, who wins, which targets a model or a stake w
 what a candidate model could earn, and pictures of it all.
 
 Modules, one job each: `snapshot` (take, write, read), `diff`, `landscape`, `winners`,
-`simulate` (Monte Carlo over the chain's own target draws and KNN), `opportunity`, `plots`.
+`simulate` (Monte Carlo over the chain's own target draws and KNN), `opportunity`, `ours` (our
+results per epoch), `plots`.
 Everything but `snapshot.take_snapshot` is a plain function over snapshot data.
 """

@@ -5,5 +5,6 @@ what a candidate model could earn, and pictures of it all.
 Modules, one job each: `snapshot` (take, write, read), `diff`, `landscape`, `winners`,
 `simulate` (Monte Carlo over the chain's own target draws and KNN), `opportunity`, `ours` (our
 results per epoch), `plots`.
-Everything but `snapshot.take_snapshot` is a plain function over snapshot data.
+Apart from `snapshot` (the chain, the files) and `plots` (PNG files), all are plain functions over
+snapshot data.
 """

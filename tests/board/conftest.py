@@ -17,10 +17,10 @@ What the chain itself said is kept beside the snapshots (`Game`), for the tests 
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import base58
 import numpy as np
 import pytest
 from soma_sdk import Keypair, SomaClient
@@ -44,6 +44,12 @@ DATA = b"board test sample " * 8
 def keypair(name: str) -> Keypair:
     """Deterministic keys: the same game (digests, seeds, targets) on every run."""
     return Keypair.from_secret_key(blake2b256(b"soma-ray/tests/board/" + name.encode()))
+
+
+def sealed(name: str) -> tuple[bytes, str]:
+    """Deterministic "weights" and key, encrypted for real (a random key would change the digests)."""
+    seed = blake2b256(b"soma-ray/tests/board/" + name.encode())
+    return SomaClient.encrypt_weights(seed * 8, base58.b58encode(blake2b256(seed)).decode())
 
 
 @dataclass
@@ -121,7 +127,7 @@ async def play(root: Path) -> Game:
     rng = np.random.default_rng(7)
     first = rng.standard_normal(DIM).astype(np.float32)
     moved = rng.standard_normal(DIM).astype(np.float32)
-    encrypted, key = SomaClient.encrypt_weights(os.urandom(256))
+    encrypted, key = sealed("weights-1")
     url = "http://127.0.0.1:9200/models/ours.enc"
 
     # epoch 0
@@ -143,7 +149,7 @@ async def play(root: Path) -> Game:
 
     # epoch 2
     await claim(0)
-    update, update_key = SomaClient.encrypt_weights(os.urandom(256))
+    update, update_key = sealed("weights-2")
     await sim.commit_model(us, ours, weights_url=url + ".2", encrypted_weights=update, decryption_key=update_key,
                            embedding=moved)
     targets = await _open(sim)

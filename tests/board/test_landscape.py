@@ -40,20 +40,23 @@ def test_pairwise_distances_are_symmetric_cosine_distances(game: Game) -> None:
 
 def test_clusters_are_the_connected_groups_of_neighbours(game: Game) -> None:
     models = game.snapshots[4].models
-    groups = clusters(models, 1.0)
+    # a radius just past the closest pair: that pair joins, and at least one model stays alone
+    pairs = sorted(brute_distance(a.vector, b.vector) for a in models for b in models if a is not b)
+    radius = pairs[0] + 1e-4
+    groups = clusters(models, radius)
     assert sorted(i for g in groups for i in g) == sorted(m.model_id for m in models)  # a partition
     assert len(groups[0]) > 1 and len(groups) > 1  # not trivial at this radius
     group_of = {i: n for n, g in enumerate(groups) for i in g}
     for a in models:
         for b in models:
-            if brute_distance(a.vector, b.vector) < 1.0:
+            if brute_distance(a.vector, b.vector) < radius:
                 assert group_of[a.model_id] == group_of[b.model_id]
     # and no group could be split: each member has a neighbour inside its group (groups > 1)
     for g in groups:
         if len(g) > 1:
             vectors = {m.model_id: m.vector for m in models}
             for i in g:
-                assert any(brute_distance(vectors[i], vectors[j]) < 1.0 for j in g if j != i)
+                assert any(brute_distance(vectors[i], vectors[j]) < radius for j in g if j != i)
 
 
 def test_open_targets_list_their_models_with_stake_commission_and_distance(game: Game) -> None:

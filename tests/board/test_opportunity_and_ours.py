@@ -17,7 +17,9 @@ def test_win_rate_from_history_is_the_chains(game: Game) -> None:
     # finished epochs 0..3, each as the chain ended it
     listing = [t for e in range(EPOCHS - 1) for t in game.epoch_targets[e] if game.ours in t.model_ids]
     mine = win_rate(game.snapshots, game.ours)
-    assert (mine.source, mine.assigned, mine.wins) == ("model", len(listing), 1)
+    ours_won = sum(f.model_id == game.ours for f in game.fills)
+    assert ours_won >= 1  # the game fills one target with our model
+    assert (mine.source, mine.assigned, mine.wins) == ("model", len(listing), ours_won)
     network = win_rate(game.snapshots)
     everything = [t for e in range(EPOCHS - 1) for t in game.epoch_targets[e]]
     assert network.source == "network"
@@ -44,7 +46,8 @@ def test_opportunity_is_assignments_times_p_win_times_reward_less_costs(game: Ga
 
 def test_guide_ratio_by_hand(game: Game) -> None:
     snapshot = game.snapshots[-1]
-    point = np.ones(snapshot.params.target_embedding_dim, np.float32)
+    model, target = snapshot.models[0].vector, snapshot.open_targets()[0].vector
+    point = model / np.linalg.norm(model) + target / np.linalg.norm(target)  # on both their sides
     me = Candidate(point, 2 * SHANNONS_PER_SOMA)
 
     def near(v: np.ndarray) -> bool:
@@ -75,5 +78,5 @@ def test_our_epochs_against_the_chain(game: Game) -> None:
                 income += split.submitter * (f.submitter == game.us) + split.model_owner * (f.model_id == game.ours)
         assert r.income == income
         assert r.pnl == income - costs[r.epoch]
-    assert results[2].wins == 1 and results[2].win_rate == 1 / results[2].assigned
+    assert results[2].wins >= 1 and results[2].win_rate == results[2].wins / results[2].assigned
     assert results[0].assigned == 0 and results[0].win_rate == 0.0

@@ -191,6 +191,11 @@ class _Cycle:
         from soma_ray.driver.actor import driver_handle
         from soma_ray.submission.job import run_submitter
 
+        # 0. a board with a history: the network plays on before we join (rivals, if any, act)
+        for _ in range(self.config.cycle.warmup_epochs):
+            epoch = self.advance()
+            self.console.print(f"warm-up: epoch {epoch}", highlight=False)
+
         # 1. fund a new wallet and start its driver actor
         keypair = _wallet(self.submit.wallet.key_file)
         address = canonical_address(keypair.address())

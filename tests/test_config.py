@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from soma_ray.config import JOB_CONFIGS, ConfigError, RunConfig, load_config, load_job_config
+from soma_ray.config import JOB_CONFIGS, ConfigError, CycleConfig, RunConfig, load_config, load_job_config
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = sorted((REPO / "configs").glob("*.yaml"))
@@ -147,3 +147,15 @@ def test_with_absolute_paths_makes_every_local_path_absolute_and_keeps_uris(tmp_
     uri = config.model_copy(update={"training": config.training.model_copy(update={"storage_path": "s3://b/runs"})})
     assert uri.with_absolute_paths(tmp_path).training.storage_path == "s3://b/runs"
     assert moved.with_absolute_paths(tmp_path / "elsewhere") == moved  # absolute paths stay put
+
+
+def test_the_board_recipe_is_a_board_and_the_cycle_stays_small() -> None:
+    board = load_job_config(REPO / "configs" / "board.yaml", env=FULL_ENV)
+    cycle = load_job_config(REPO / "configs" / "cycle.yaml", env=FULL_ENV)
+    assert isinstance(board, CycleConfig) and isinstance(cycle, CycleConfig)
+    sim = board.chain.sim
+    assert sim.genesis_models == 24 and sim.genesis_board is not None and sim.genesis_board.owners > 1
+    assert sim.genesis_board.stake_max >= 100 * sim.genesis_board.stake_min
+    assert sim.rivals is not None and sim.rivals.fill_share > 0 and board.cycle.warmup_epochs > 0
+    small = cycle.chain.sim
+    assert (small.genesis_models, small.genesis_board, small.rivals, cycle.cycle.warmup_epochs) == (4, None, None, 0)

@@ -53,6 +53,10 @@ class CycleSection(Section):
     )
     faucet_requests: int = Field(default=3, ge=1, le=100, description="2 SOMA each: stake (1 SOMA) + bonds + fees")
     fresh: bool = Field(default=True, description="wipe `folder` first (only a folder the cycle made)")
+    warmup_epochs: int = Field(
+        default=0, ge=0, le=50,
+        description="epochs the network plays before the wallet joins (with chain.sim.rivals: fills and claims)",
+    )
     served: bool = Field(
         default=False,
         description="serve the folder's network behind SOMA's wire protocol (localnet, free ports) and play "

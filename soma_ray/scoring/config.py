@@ -26,8 +26,15 @@ class ScoringSection(BaseModel):
     rows_per_forward: int = Field(default=16, ge=1, description="1024-byte chunks per forward pass")
     precision: Literal["float32", "bf16-prefilter"] = "float32"
     prefilter_margin: float = Field(default=0.05, ge=0.0)
-    max_resident_models: int = Field(
-        default=3, ge=1, description="unused since the pool is sharded (issue 14): an actor keeps its whole shard"
+    max_resident_models: int | None = Field(
+        default=None, ge=1,
+        description="models one actor keeps loaded; default its whole shard. Fewer evicts LRU and reloads "
+                    "models every batch (only to save memory; bench/scoring.py uses it to replay the old design)",
+    )
+    autoscaling: bool = Field(
+        default=False,
+        description="the cluster adds nodes on demand: stages that do not fit it now wait for nodes instead of "
+                    "stopping the job with an error",
     )
     device_memory_gb: float | None = Field(
         default=None, gt=0.0,

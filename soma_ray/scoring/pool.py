@@ -34,7 +34,16 @@ from soma_ray.data.sources import build_source
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.scoring.evaluate import Evaluation, Precision, evaluate
 from soma_ray.scoring.hits import scan
-from soma_ray.scoring.shards import GIB, Shard, device_memory_bytes, plan_shards
+from soma_ray.scoring.shards import (
+    GIB,
+    Shard,
+    device_memory_bytes,
+    fit_error,
+    plan_shards,
+    resident_models,
+    stage_demand,
+    unmet_demand,
+)
 from soma_ray.scoring.sigreg import NoiseBank
 from soma_ray.scoring.store import ModelStore, expected_tensors, max_weights_bytes
 from soma_ray.storage.fetcher import USER_POLICY, FetchPolicy
@@ -111,7 +120,7 @@ class ScoringActor:
         self.shard = shard or Shard(0, tuple(self.all_ids), tuple(range(len(self.all_ids))))
         self.model_ids = list(self.shard.model_ids)
         self.store = ModelStore(
-            Path(settings.cache_dir), config, max_resident=max(1, len(self.model_ids)), device=device,
+            Path(settings.cache_dir), config, max_resident=resident_models(settings.max_resident_models, self.shard), device=device,
             policy=plan.fetch_policy,
         )
         self.noise = NoiseBank(self.dim, device, plan.seed)
@@ -208,6 +217,21 @@ def shards_for(plan: ScoringPlan, settings: ScoringSection) -> list[Shard]:
     )
 
 
+def check_cluster_fits(stages: int, settings: ScoringSection) -> None:
+    """Fail in one line, before any actor starts, when the stages cannot all run on this cluster:
+    Ray Data would otherwise wait forever for actors that never get resources. An autoscaling
+    cluster (`scoring.autoscaling`) may still add the nodes, so there it is only logged."""
+    demand = stage_demand(stages, settings.min_actors, settings.num_cpus_per_actor, settings.num_gpus_per_actor,
+                          settings.resources_per_actor, READ_TASK_CPUS)
+    unmet = unmet_demand(demand, ray.cluster_resources())  # type: ignore[no-untyped-call]
+    if not unmet:
+        return
+    error = fit_error(stages, settings.min_actors, unmet)
+    if not settings.autoscaling:
+        raise error
+    log.info("waiting for the autoscaler: %s", error)
+
+
 def _unscored(dim: int) -> Any:
     """The columns of a plan without models (no stage to make them)."""
 
@@ -230,6 +254,7 @@ def score_stream(
     shards = shards_for(plan, settings)
     log.info("scoring with %d models in %d stages: %s", len(plan.manifests), len(shards),
              ", ".join(str(len(s.model_ids)) for s in shards) or "-")
+    check_cluster_fits(len(shards), settings)
     here = ray.get_runtime_context().get_node_id()
     dataset = ray.data.read_datasource(
         ByteStreamDatasource(data, settings.batch_samples),

@@ -87,3 +87,38 @@ def device_memory_bytes(device_memory_gb: float | None, num_gpus_per_actor: floa
             total = int(torch.cuda.get_device_properties(0).total_memory)
             return int(total * min(num_gpus_per_actor, 1.0))
     return int(CPU_DEVICE_MEMORY_GB * GIB)
+
+
+def resident_models(limit: int | None, shard: Shard) -> int:
+    """Models one actor keeps loaded: its whole shard unless `scoring.max_resident_models` is lower."""
+    whole = max(1, len(shard.model_ids))
+    return whole if limit is None else max(1, min(limit, whole))
+
+
+def stage_demand(
+    stages: int, min_actors: int, num_cpus: float, num_gpus: float, custom: Mapping[str, float], read_cpus: float
+) -> dict[str, float]:
+    """What the pool holds at once: every stage starts its `min_actors` before any sample flows
+    (Ray Data's actor pools), plus the read task."""
+    actors = stages * min_actors
+    demand = {"CPU": actors * num_cpus + read_cpus, "GPU": actors * num_gpus}
+    for name, amount in custom.items():
+        demand[name] = demand.get(name, 0.0) + actors * amount
+    return {name: amount for name, amount in demand.items() if amount > 0}
+
+
+def unmet_demand(demand: Mapping[str, float], cluster: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """{resource: (needed, the cluster's total)} for each resource the cluster lacks."""
+    slack = 1e-9  # Ray's resource arithmetic is fixed-point; 0.1 + 0.2 must fit 0.3
+    return {name: (need, float(cluster.get(name, 0.0))) for name, need in demand.items()
+            if need > float(cluster.get(name, 0.0)) + slack}
+
+
+def fit_error(stages: int, min_actors: int, unmet: Mapping[str, tuple[float, float]]) -> ShardError:
+    """One line: what the stages need, what the cluster has, and the fixes."""
+    short = ", ".join(f"{need:g} {name} (the cluster has {have:g})" for name, (need, have) in sorted(unmet.items()))
+    return ShardError(
+        f"scoring needs {stages} stage(s) × {min_actors} actor(s) running at once: {short}; lower "
+        "scoring.min_actors or scoring.num_cpus_per_actor / num_gpus_per_actor, raise scoring.models_per_actor "
+        "(fewer stages), add nodes, or set scoring.autoscaling: true if the cluster adds nodes on demand"
+    )

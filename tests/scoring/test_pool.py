@@ -24,6 +24,7 @@ from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.hits import find_hits
 from soma_ray.scoring.loads import LoadTally
 from soma_ray.scoring.pool import ScoringPlan, evaluations_from_batch, score_stream
+from soma_ray.scoring.shards import ShardError
 from soma_ray.scoring.store import ModelStore
 
 
@@ -169,3 +170,16 @@ def test_a_killed_actor_in_one_stage_is_replaced_and_loses_and_repeats_nothing(w
     assert killed, "the test must actually kill an actor"
     assert sorted(seen) == list(range(24)), "every sample scored exactly once"
     assert tally.max_per_actor == 1  # the replacement is a new actor that loads its shard once
+
+
+def test_stages_that_cannot_fit_the_cluster_fail_in_one_line_instead_of_hanging(world: Any, ray_session: Any) -> None:
+    """Four 1-CPU stages on the session's 2-CPU Ray: Ray Data would wait forever for the actors."""
+    root, _, plan = world
+    assert len(plan.manifests) >= 3, "needs more stages than the cluster has CPUs"
+    settings = ScoringSection(models_per_actor=1, num_cpus_per_actor=1.0, cache_dir=root / "cache")
+    started = time.monotonic()
+    with pytest.raises(ShardError) as err:
+        collect(corpus(root, 4, 100), plan, settings)
+    assert time.monotonic() - started < 30
+    text = str(err.value)
+    assert "\n" not in text and f"{len(plan.manifests)} stage(s)" in text and "(the cluster has 2)" in text

@@ -20,7 +20,15 @@ from soma_ray.scoring.evaluate import evaluate
 from soma_ray.scoring.hits import scan
 from soma_ray.scoring.loads import LoadTally
 from soma_ray.scoring.pool import ScoringActor, ScoringPlan, evaluations_from_batch, shards_for
-from soma_ray.scoring.shards import GIB, ShardError, plan_shards
+from soma_ray.scoring.shards import (
+    GIB,
+    ShardError,
+    fit_error,
+    plan_shards,
+    resident_models,
+    stage_demand,
+    unmet_demand,
+)
 from soma_ray.scoring.store import ModelStore, expected_tensors, max_weights_bytes
 from soma_ray.storage import BlobHTTPServer
 
@@ -213,3 +221,33 @@ def test_load_tally_keeps_the_largest_count_per_actor_and_model() -> None:
     tally.update({"scorer": scorer, "loads": np.array([[1, 1], [1, 1]])})  # a late, repeated batch
     tally.update({"scorer": np.array([[0, 5]]), "loads": np.array([[0, 1]])})  # 0: no stage scored it
     assert (tally.total, tally.max_per_actor) == (4, 2)
+
+
+# -- do the stages fit the cluster? -----------------------------------------------------------
+
+
+def test_stage_demand_counts_every_stage_min_actors_and_the_read_task() -> None:
+    demand = stage_demand(4, 2, 1.0, 0.5, {"scorer": 1.0}, read_cpus=0.25)
+    assert demand == {"CPU": 8.25, "GPU": 4.0, "scorer": 8.0}
+    assert stage_demand(3, 1, 0.25, 0.0, {}, read_cpus=0.25) == {"CPU": 1.0}  # no GPU asked, none listed
+
+
+def test_unmet_demand_names_what_is_short() -> None:
+    cluster = {"CPU": 2.0, "GPU": 0.0, "memory": 1e10}
+    assert unmet_demand({"CPU": 2.0}, cluster) == {}
+    assert unmet_demand({"CPU": 0.1 + 0.2 + 1.7}, cluster) == {}  # float dust is not a shortage
+    assert unmet_demand({"CPU": 4.25, "scorer": 4.0}, cluster) == {"CPU": (4.25, 2.0), "scorer": (4.0, 0.0)}
+
+
+def test_a_pool_that_cannot_fit_is_one_line_naming_the_fixes() -> None:
+    text = str(fit_error(4, 1, unmet_demand(stage_demand(4, 1, 1.0, 0, {}, 0.25), {"CPU": 2.0})))
+    assert "\n" not in text
+    assert "4 stage(s) × 1 actor(s)" in text and "4.25 CPU (the cluster has 2)" in text
+    for fix in ("scoring.min_actors", "scoring.num_cpus_per_actor", "scoring.models_per_actor", "scoring.autoscaling"):
+        assert fix in text
+
+
+def test_resident_models_is_the_whole_shard_unless_capped() -> None:
+    shard = plan_shards([f"m{i}" for i in range(5)], {}, device_bytes=0, reserve_bytes=0, models_per_actor=5)[0]
+    assert resident_models(None, shard) == 5
+    assert resident_models(3, shard) == 3 and resident_models(9, shard) == 5

@@ -54,14 +54,23 @@ def test_submitter_fills_targets_that_pass_the_audit(world: Any, ray_session: An
         storage=StorageConfig(kind="local", local=LocalStorageConfig(root=root / "sim" / "blobs", base_url=server.url)),
         wallet=WalletConfig(secret_key=SecretStr(keypair.to_secret_key())),
         data=DataConfig(source="text", path=corpus, text_unit="line"),
-        scoring={"batch_samples": 16, "cache_dir": root / "cache"},
+        # two stages, so a rebuilt pipeline would show as new actors (issue 14: a fill refreshes the
+        # target list and leaves the stages, and their resident models, alone)
+        scoring={"batch_samples": 4, "cache_dir": root / "cache", "models_per_actor": 2, "num_cpus_per_actor": 0.5},
         submit={"max_fills": 3, "progress_interval_s": 1},
         driver={"state_path": root / "driver.db"},
     )
+    epoch = asyncio.run(sim.info()).epoch
+    planned = {m for t in asyncio.run(sim.all_targets("open")) for m in t.model_ids}  # the job's plan (mode all)
     try:
         report = run_submitter(config, chain=sim)  # hits go through the wallet's driver actor
     finally:
         stop_driver(config)
+    assert asyncio.run(sim.info()).epoch == epoch, "one epoch, one pipeline"
+    # one actor per stage, each loading each model of its shard once: fills did not restart the stages
+    assert report.loads.max_per_actor == 1
+    assert report.loads.total == len(planned), (report.loads.seen, planned)
+    assert len({tag for tag, _ in report.loads.seen}) == -(-len(planned) // 2)  # stages of 2 models
     ledger = DriverState(root / "driver.db")
     done = ledger.actions(SubmitPayload, (ActionStatus.DONE,))
     assert sorted(a.payload.target_id for a in done) == sorted(report.fills)

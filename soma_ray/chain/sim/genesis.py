@@ -1,8 +1,10 @@
-"""Genesis of the simulated network: a few deterministic models and the first targets.
+"""Genesis of the simulated network: deterministic models and the first targets.
 
 Genesis model weights are drawn from arrgen (so every machine builds byte-identical files),
 encrypted with soma-sdk's real AES-256-CTR and written under `blobs/`, where the local HTTP
-server serves them at `blob_url`, like a trainer's public bucket.
+server serves them at `blob_url`, like a trainer's public bucket. By default one owner holds
+them with stakes genesis_model_stake × (i+1); a `genesis_board` spreads them over clusters,
+owners, stakes and commissions (board.py). With `rivals`, each rival account starts with a coin.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import torch
 from soma_models.v1.torch import Model, ModelConfig
 from soma_sdk import Keypair, SomaClient
 
+from soma_ray.chain.sim.accounts import GENESIS_OWNER_SEED, owner_keypair, rival_keypair
+from soma_ray.chain.sim.board import plan_board
 from soma_ray.chain.sim.settings import SimSettings
-from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, save_state
+from soma_ray.chain.sim.store import TxContext, f32_blob, load_state, mint_coin, save_state
 from soma_ray.chain.sim.targets import generate_target
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import (
@@ -33,14 +37,15 @@ from soma_ray.protocol.constants import PROTOCOL_VERSION
 from soma_ray.protocol.difficulty import genesis_reward_per_target
 from soma_ray.storage.local import LocalBlobStore
 
-GENESIS_OWNER_SEED = b"soma-ray/sim/genesis-owner"
+__all__ = ["GENESIS_OWNER_SEED", "genesis_owner", "genesis_weights", "write_genesis"]
+
 # arrgen seed of genesis model i's embedding: EMBEDDING_SEED_BASE + i (a sim choice, not a protocol value)
 EMBEDDING_SEED_BASE = 10_000
 
 
 def genesis_owner() -> Keypair:
     """The deterministic account that owns the genesis models."""
-    return Keypair.from_secret_key(blake2b256(GENESIS_OWNER_SEED))
+    return owner_keypair(0)
 
 
 def model_config(arch: ArchitectureSettings) -> ModelConfig:
@@ -95,8 +100,14 @@ def write_genesis(conn: sqlite3.Connection, settings: SimSettings, ctx: TxContex
         "blob_url": settings.blob_url.rstrip("/"),
         "architecture": settings.architecture.model_dump(),
     }
+    if settings.rivals is not None:  # every process that advances the epoch plays the same rivals
+        state["rivals"] = settings.rivals.model_dump()
     save_state(conn, state)
     _genesis_models(conn, settings, ctx)
+    if settings.rivals is not None:
+        for i in range(settings.rivals.accounts):
+            address = canonical_address(rival_keypair(settings.rivals.seed, i).address())
+            mint_coin(conn, ctx, address, settings.rivals.funds)
     targets = settings.genesis_targets
     count = params.target_initial_targets_per_epoch if targets is None else targets
     for i in range(count):
@@ -111,11 +122,20 @@ def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxCont
     owner = canonical_address(genesis_owner().address())
     dim = settings.architecture.embedding_dim
     blobs = LocalBlobStore(settings.blob_dir, settings.blob_url)
+    board = settings.genesis_board
+    plan = plan_board(board, settings.genesis_models, dim) if board is not None else []
+    owners = [canonical_address(owner_keypair(k).address()) for k in range(board.owners)] if board else []
     for i in range(settings.genesis_models):
         model_id = ctx.new_object_id()
         encrypted, key = SomaClient.encrypt_weights(genesis_weights(settings.architecture, i), genesis_key(i))
         url = blobs.put(f"models/{model_id}/weights.enc", encrypted)
-        embedding = arrgen.normal_array(EMBEDDING_SEED_BASE + i, [dim], 0.0, 1.0)
+        if plan:
+            embedding, stake, rate = plan[i].embedding, plan[i].stake, plan[i].commission_rate
+            model_owner = owners[plan[i].owner]
+        else:
+            embedding = arrgen.normal_array(EMBEDDING_SEED_BASE + i, [dim], 0.0, 1.0)
+            stake = settings.genesis_model_stake * (i + 1)  # unequal stakes exercise the sqrt weighting
+            rate, model_owner = 0, owner
         commitments = {
             "url": url,
             "checksum": commitment(encrypted),
@@ -124,12 +144,11 @@ def _genesis_models(conn: sqlite3.Connection, settings: SimSettings, ctx: TxCont
             "embedding": embedding_commitment(embedding),
             "decryption_key": decryption_key_commitment(key),
         }
-        stake = settings.genesis_model_stake * (i + 1)  # unequal stakes exercise the sqrt weighting
         conn.execute(
             "INSERT INTO models (id, owner, status, create_epoch, commit_epoch, activation_epoch, stake,"
             " pool_active, commission_rate, next_commission_rate, commitments, decryption_key, embedding)"
-            " VALUES (?, ?, 'active', 0, 0, 0, ?, 1, 0, 0, ?, ?, ?)",
-            (model_id, owner, stake, _json(commitments), key, f32_blob(embedding)),
+            " VALUES (?, ?, 'active', 0, 0, 0, ?, 1, ?, ?, ?, ?, ?)",
+            (model_id, model_owner, stake, rate, rate, _json(commitments), key, f32_blob(embedding)),
         )
 
 

@@ -21,7 +21,7 @@ from soma_ray.chain.sim import models as model_rules
 from soma_ray.chain.sim import submissions
 from soma_ray.chain.sim.execute import Body, Effects, execute_signed, gas_too_small, run_body
 from soma_ray.chain.sim.objects import SYSTEM_STATE_ID
-from soma_ray.chain.sim.settings import SimSettings
+from soma_ray.chain.sim.settings import RivalSettings, SimSettings
 from soma_ray.chain.sim.store import (
     TxContext,
     begin_tx,
@@ -86,7 +86,7 @@ class SimChain(Chain):
             with immediate(conn):  # two processes racing to create it: one writes genesis
                 if conn.execute("SELECT 1 FROM system").fetchone() is None:
                     # The chain id (and so every object id) follows from the genesis settings.
-                    chain_id = blake2b256(self.settings.model_dump_json().encode()).hex()[:16]
+                    chain_id = blake2b256(self.settings.genesis_identity().encode()).hex()[:16]
                     save_state(conn, {"chain_id": chain_id})
                     ctx = begin_tx(conn, SYSTEM, "Genesis", 0)
                     from soma_ray.chain.sim.genesis import write_genesis  # torch: only to create a network
@@ -160,6 +160,22 @@ class SimChain(Chain):
         return await asyncio.to_thread(fn, *args)
 
     # -- reading -------------------------------------------------------------------------------
+    async def read_state(self) -> dict[str, Any]:
+        """The network's system state as stored (a copy: genesis settings, counters, pool)."""
+        return await self._call(self._read, lambda conn, s: s)
+
+    async def tx_count(self, sender: str, kind: str, epoch: int) -> int:
+        """How many transactions of `kind` from `sender` succeeded in `epoch`."""
+
+        def read(conn: sqlite3.Connection, state: dict[str, Any]) -> int:
+            row = conn.execute(
+                "SELECT COUNT(*) AS n FROM txs WHERE sender = ? AND kind = ? AND epoch = ? AND ok = 1",
+                (canonical_address(sender), kind, epoch),
+            ).fetchone()
+            return int(row["n"])
+
+        return await self._call(self._read, read)
+
     async def info(self) -> NetworkInfo:
         return await self._call(self._read, lambda conn, s: network_info(s))
 
@@ -455,11 +471,18 @@ class SimChain(Chain):
 
     # -- time ----------------------------------------------------------------------------------
     async def advance_epoch(self) -> int:
-        def change(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any]) -> int:
-            epoch_rules.advance_epoch(conn, ctx, state, ProtocolParams.from_dict(state["params"]))
-            return int(state["epoch"])
+        """Change the epoch; on a network made with rivals, they then play their turn."""
 
-        return await self._call(self._system_tx, "ChangeEpoch", change)
+        def change(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any]) -> tuple[int, Any]:
+            epoch_rules.advance_epoch(conn, ctx, state, ProtocolParams.from_dict(state["params"]))
+            return int(state["epoch"]), state.get("rivals")
+
+        epoch, rivals = await self._call(self._system_tx, "ChangeEpoch", change)
+        if rivals is not None:
+            from soma_ray.chain.sim.rivals import play_rivals  # torch: only when a rival trains
+
+            await play_rivals(self, RivalSettings.model_validate(rivals), epoch)
+        return int(epoch)
 
     async def wait_for_next_epoch(self, timeout: float = 120.0) -> int:
         """The simulated clock moves only on advance_epoch (from any process): poll for it."""

@@ -20,6 +20,7 @@ from soma_ray.protocol.constants import to_soma
 
 SIZE = (8.0, 5.0)  # inches
 DPI = 110
+LABEL_RISES = (10, -18, 24, -32)  # points above (below) a model of ours where its label goes
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -67,12 +68,15 @@ def map_png(snapshot: Snapshot, path: Path, *, ours: Collection[str] = ()) -> Pa
         sizes = [40 + 460 * np.sqrt(models[i].stake / top) for i in rows]
         ax.scatter(at_models[rows, 0], at_models[rows, 1], s=sizes, color=palette(index % palette.N), alpha=0.75,
                    edgecolors="white", linewidths=0.8, label=f"owner {_short(owner)}")
+    labelled = 0
     for i, m in enumerate(models):
         if m.model_id in ours or m.owner in ours:
+            rise = LABEL_RISES[labelled % len(LABEL_RISES)]  # neighbours of ours get labels at other heights
+            labelled += 1
             ax.scatter([at_models[i, 0]], [at_models[i, 1]], s=40 + 460 * np.sqrt(m.stake / top) + 120,
                        facecolors="none", edgecolors="red", linewidths=2.2)
             left = at_models[i, 0] > np.median(points[:, 0])  # label towards the middle, inside the axes
-            ax.annotate(f"ours {_short(m.model_id)}", at_models[i], xytext=(-12 if left else 12, 10),
+            ax.annotate(f"ours {_short(m.model_id)}", at_models[i], xytext=(-12 if left else 12, rise),
                         textcoords="offset points", ha="right" if left else "left", color="red", fontsize=8,
                         weight="bold")
     ax.set_title(f"Board at epoch {snapshot.epoch}: {len(models)} models, {len(targets)} open targets")

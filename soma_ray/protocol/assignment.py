@@ -7,6 +7,18 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def cosine_distances(target_embedding: np.ndarray, model_embeddings: np.ndarray) -> np.ndarray:
+    """`1 − cos` from one embedding to each row, in f32 with norms clamped at 1e-8, as the
+    chain's selection computes it (§3.2)."""
+    t = np.asarray(target_embedding, dtype=np.float32)
+    m = np.atleast_2d(np.asarray(model_embeddings, dtype=np.float32))
+    t_norm = np.maximum(np.linalg.norm(t), np.float32(1e-8))
+    m_norm = np.maximum(np.linalg.norm(m, axis=1), np.float32(1e-8))
+    cos = (m @ t) / (t_norm * m_norm)
+    dist: np.ndarray = np.float32(1.0) - cos.astype(np.float32)
+    return dist
+
+
 def select_models_weighted_knn(
     target_embedding: np.ndarray,
     model_ids: Sequence[str],
@@ -22,12 +34,7 @@ def select_models_weighted_knn(
     """
     if not model_ids:
         return []
-    t = np.asarray(target_embedding, dtype=np.float32)
-    m = np.asarray(model_embeddings, dtype=np.float32).reshape(len(model_ids), -1)
-    t_norm = np.maximum(np.linalg.norm(t), np.float32(1e-8))
-    m_norm = np.maximum(np.linalg.norm(m, axis=1), np.float32(1e-8))
-    cos = (m @ t) / (t_norm * m_norm)
-    dist = np.float32(1.0) - cos.astype(np.float32)
+    dist = cosine_distances(target_embedding, np.asarray(model_embeddings).reshape(len(model_ids), -1))
     roots = np.sqrt(np.asarray(stakes, dtype=np.float64))
     total = roots.sum()
     vp = (roots / total if total > 0 else np.zeros_like(roots)).astype(np.float32)

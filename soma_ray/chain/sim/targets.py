@@ -6,7 +6,6 @@ import json
 import sqlite3
 from typing import Any
 
-import arrgen
 import numpy as np
 
 from soma_ray.chain.errors import ChainError
@@ -16,6 +15,7 @@ from soma_ray.protocol.assignment import select_models_weighted_knn
 from soma_ray.protocol.commitments import target_seed
 from soma_ray.protocol.constants import ProtocolParams
 from soma_ray.protocol.difficulty import target_budget_allows
+from soma_ray.protocol.targets import target_embedding
 from soma_ray.protocol.windows import audit_window_open, latest_claimable_fill_epoch, target_open
 
 
@@ -44,7 +44,7 @@ def generate_target(
         return None
     reward = int(state["target_state"]["reward_per_target"])
     seed = target_seed(seed_digest, seed_num)
-    embedding = arrgen.normal_array(seed, [params.target_embedding_dim], 0.0, 1.0)
+    embedding = target_embedding(seed, params.target_embedding_dim)
     model_ids = select_models_weighted_knn(
         embedding, ids, embeddings, stakes, params.target_models_per_target
     )

@@ -15,6 +15,7 @@ from soma_ray.chain.types import (
     Manifest,
     ModelInfo,
     NetworkInfo,
+    StakedSoma,
     Target,
     TargetPage,
     TargetStatus,
@@ -67,6 +68,10 @@ class Chain(abc.ABC):
         answer is found out: its id derives from a digest the client never saw)."""
 
     @abc.abstractmethod
+    async def staked_soma(self, owner: str) -> list[StakedSoma]:
+        """Every StakedSoma object `owner` holds (model pools and any other)."""
+
+    @abc.abstractmethod
     async def balance(self, address: str) -> int: ...
 
     @abc.abstractmethod
@@ -113,6 +118,15 @@ class Chain(abc.ABC):
 
     @abc.abstractmethod
     async def add_stake_to_model(self, signer: Keypair, model_id: str, amount: int) -> TxResult: ...
+
+    @abc.abstractmethod
+    async def withdraw_stake(self, signer: Keypair, staked_soma_id: str) -> TxResult:
+        """`WithdrawStake{staked_soma}`: the whole object back as a new coin (§5, protocol.staking)."""
+
+    @abc.abstractmethod
+    async def set_model_commission_rate(self, signer: Keypair, model_id: str, new_rate: int) -> TxResult:
+        """`SetModelCommissionRate`: owner of an Active model; `new_rate` bps (0..10000) is staged
+        and takes effect at the next epoch (§5)."""
 
     @abc.abstractmethod
     async def deactivate_model(self, signer: Keypair, model_id: str) -> TxResult: ...

@@ -105,6 +105,21 @@ class ModelInfo:
     manifest: Manifest | None
     has_pending_update: bool = False
     pending_commit_epoch: int | None = None
+    commission_rate: int = 0  # bps, in force this epoch
+    next_epoch_commission_rate: int = 0  # bps, staged: in force from the next epoch (§5)
+
+
+@dataclass(frozen=True)
+class StakedSoma:
+    """A `StakedSoma` object: `principal` shannons staked into the pool of `model_id` (None when the
+    pool is not a model's), counting from `stake_activation_epoch`. Withdrawn whole (§5)."""
+
+    id: str
+    owner: str
+    pool_id: str
+    model_id: str | None
+    principal: int
+    stake_activation_epoch: int
 
 
 @dataclass(frozen=True)

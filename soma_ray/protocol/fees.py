@@ -51,6 +51,11 @@ def stake_value_fee(amount: int, value_fee_bps: int) -> int:
     return bps_mul(amount, value_fee_bps // 2)
 
 
+def withdraw_value_fee(principal: int, value_fee_bps: int) -> int:
+    """WithdrawStake: half the rate on the StakedSoma's principal ([S] `staking.rs` FeeCalculator)."""
+    return bps_mul(principal, value_fee_bps // 2)
+
+
 def claim_value_fee(reward: int, value_fee_bps: int) -> int:
     """ClaimRewards: half the rate on the target's reward, `reward·(value_fee_bps/2)/10000`."""
     return bps_mul(reward, value_fee_bps // 2)

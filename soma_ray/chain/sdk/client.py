@@ -28,6 +28,8 @@ from soma_ray.chain.sdk.convert import (
     network_info_from_sdk,
     shannons_from_soma,
     soma_for_shannons,
+    staked_from_sdk_object,
+    staking_pool_models,
     target_from_sdk,
     target_page_from_sdk,
     tx_result_from_effects,
@@ -39,6 +41,7 @@ from soma_ray.chain.types import (
     Manifest,
     ModelInfo,
     NetworkInfo,
+    StakedSoma,
     Target,
     TargetPage,
     TargetStatus,
@@ -356,6 +359,13 @@ class SdkChain(Chain):
         )
         return [coin_from_sdk_object(obj, address) for obj in objects]
 
+    async def staked_soma(self, owner: str) -> list[StakedSoma]:
+        objects = await self._call(lambda: self.client.list_owned_objects(owner, object_type="staked_soma"))
+        if not objects:
+            return []
+        pools = staking_pool_models(await self._call(self.client.get_latest_system_state))
+        return [staked_from_sdk_object(obj, owner, pools) for obj in objects]
+
     async def fetch_model(self, model_id: str) -> bytes:
         where = f"the weights URL of model {model_id} or the proxy at {self.endpoints.rpc_url}"
         return bytes(await self._call(lambda: self.client.fetch_model(model_id), where))
@@ -426,6 +436,14 @@ class SdkChain(Chain):
         effects = await self._call(
             lambda: self.client.add_stake_to_model(signer, model_id, amount=soma)
         )
+        return tx_result_from_effects(effects)
+
+    async def withdraw_stake(self, signer: Keypair, staked_soma_id: str) -> TxResult:
+        effects = await self._call(lambda: self.client.withdraw_stake(signer, staked_soma_id))
+        return tx_result_from_effects(effects)
+
+    async def set_model_commission_rate(self, signer: Keypair, model_id: str, new_rate: int) -> TxResult:
+        effects = await self._call(lambda: self.client.set_model_commission_rate(signer, model_id, new_rate))
         return tx_result_from_effects(effects)
 
     async def deactivate_model(self, signer: Keypair, model_id: str) -> TxResult:

@@ -40,6 +40,7 @@ from soma_ray.chain.types import (
     ModelInfo,
     ModelStatus,
     NetworkInfo,
+    StakedSoma,
     Target,
     TargetPage,
     TargetStatus,
@@ -47,6 +48,8 @@ from soma_ray.chain.types import (
 )
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import SHANNONS_PER_SOMA, ProtocolParams
+from soma_ray.protocol.wire.base import address_hex
+from soma_ray.protocol.wire.objects import StakedSoma as WireStakedSoma
 
 if TYPE_CHECKING:  # shapes from the SDK's .pyi; not importable at runtime (SimpleNamespace there)
     from soma_sdk import ActiveModel as SdkActiveModel
@@ -412,6 +415,45 @@ def model_info_from_state(state: object, model_id: str) -> ModelInfo:
         manifest=_registry_manifest(_get(fields, "manifest"), _get(fields, "decryption_key")),
         has_pending_update=pending is not None,
         pending_commit_epoch=None if pending is None else _int(pending, "commit_epoch"),
+        commission_rate=_int(fields, "commission_rate"),
+        next_epoch_commission_rate=_int(fields, "next_epoch_commission_rate", _int(fields, "commission_rate")),
+    )
+
+
+def staking_pool_models(state: object) -> dict[str, str]:
+    """Pool id -> model id, from the registry's `staking_pool_mappings` (the map the chain routes
+    `WithdrawStake` by, §5), completed from each model's `staking_pool.id`."""
+    registry = _get(state, "model_registry")
+    mappings = _fields(_get(registry, "staking_pool_mappings"))
+    found = {_norm_id(str(pool)): _address(str(model)) for pool, model in mappings.items()}
+    for table in ("models", "pending_models"):
+        for key, entry in _fields(_get(registry, table)).items():
+            variant = _variant(_unversion(entry))
+            pool_id = _get(_get(variant[1], "staking_pool"), "id") if variant is not None else None
+            if pool_id is not None:
+                found.setdefault(_norm_id(str(pool_id)), _address(key))
+    return found
+
+
+def staked_from_sdk_object(obj: object, owner: str, pool_models: Mapping[str, str]) -> StakedSoma:
+    """`StakedSoma` from a `list_owned_objects(owner, "staked_soma")` item: `data.contents` is the
+    32-byte object id followed by BCS `StakedSomaV1{pool_id, stake_activation_epoch, principal}`."""
+    object_id = str(_get(obj, "id", ""))
+    data = _get(obj, "data")
+    contents = _get(data, "contents") if data is not None else None
+    if contents is None:
+        raise NotSupported("this soma-sdk returns staked objects without contents, so stakes cannot be read")
+    raw = _as_bytes(contents)
+    if len(raw) == 80:
+        raw = raw[32:]
+    try:
+        stake = WireStakedSoma.decode(raw)
+    except ValueError as err:
+        raise ChainError(f"staked object {object_id}: unreadable contents ({err})") from None
+    pool_id = address_hex(stake.pool_id)
+    return StakedSoma(
+        id=_address(object_id), owner=_address(owner), pool_id=pool_id, model_id=pool_models.get(_norm_id(pool_id)),
+        principal=int(stake.principal), stake_activation_epoch=int(stake.stake_activation_epoch),
     )
 
 

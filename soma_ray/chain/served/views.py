@@ -235,9 +235,11 @@ def model_message(row: sqlite3.Row, params: dict[str, Any]) -> Any:
         soma_balance=int(row["stake"]),
         rewards_pool=0,  # model pools earn no rewards (§5)
         pool_token_balance=int(row["stake"]),
-        pending_stake=int(row["pending_stake"]),
-        pending_total_soma_withdraw=0,
-        pending_pool_token_withdraw=0,
+        # below zero after a same-epoch withdrawal from a pre-active pool: the chain's u64 wraps (protocol.staking)
+        pending_stake=int(row["pending_stake"]) % 2**64,
+        # pool tokens track SOMA 1:1 here (model pools earn no rewards, §5)
+        pending_total_soma_withdraw=int(row["pending_withdraw"]),
+        pending_pool_token_withdraw=int(row["pending_withdraw"]),
     )
     if row["activation_epoch"] is not None:
         staking.activation_epoch = int(row["activation_epoch"])

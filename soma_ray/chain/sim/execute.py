@@ -30,7 +30,7 @@ from soma_ray.chain import errors
 from soma_ray.chain.sim import coins as coin_rules
 from soma_ray.chain.sim import models as model_rules
 from soma_ray.chain.sim import submissions
-from soma_ray.chain.sim.objects import SYSTEM_STATE_ID, deleted_version, load_object
+from soma_ray.chain.sim.objects import SYSTEM_STATE_ID, TYPE_NAMES, deleted_version, load_object
 from soma_ray.chain.sim.store import (
     TxContext,
     begin_tx,
@@ -244,8 +244,11 @@ def _not_found(object_id: str, version: int | None) -> TransactionRejected:
     return TransactionRejected("NotFound", f"Could not find the referenced object {object_id} at version {at}")
 
 
-def check_owned_input(conn: sqlite3.Connection, ref: ObjectRef, sender: str) -> None:
-    """An owned input must be the sender's coin at exactly its current version and digest."""
+def check_owned_input(
+    conn: sqlite3.Connection, ref: ObjectRef, sender: str, types: tuple[ObjectType, ...] = (ObjectType.COIN,)
+) -> None:
+    """An owned input must be the sender's object (a coin, unless the kind names another type) at
+    exactly its current version and digest."""
     object_id = address_hex(ref.object_id)
     obj = load_object(conn, object_id)
     if obj is None:
@@ -262,13 +265,17 @@ def check_owned_input(conn: sqlite3.Connection, ref: ObjectRef, sender: str) -> 
         raise TransactionRejected(
             "InvalidArgument", f"Invalid Object digest for object {object_id}. Expected digest : o#{to_base58(expected)}"
         )
-    if obj.object_type is not ObjectType.COIN:
-        raise TransactionRejected("InvalidArgument", f"Object {object_id} is not a coin")
+    if obj.object_type not in types:
+        raise TransactionRejected("InvalidArgument", f"Object {object_id} is not a {_type_names(types)}")
     if not isinstance(obj.owner, AddressOwner) or address_hex(obj.owner.address) != sender:
         raise TransactionRejected(
             "InvalidArgument",
             f"Object {object_id} is owned by {_owner_text(obj.owner)}, but given owner/signer address is {sender}",
         )
+
+
+def _type_names(types: tuple[ObjectType, ...]) -> str:
+    return " or ".join("coin" if t is ObjectType.COIN else TYPE_NAMES[t] for t in types)
 
 
 def _owner_text(owner: Owner) -> str:
@@ -291,7 +298,7 @@ _VALIDATOR_ONLY = (
     kinds.UpdateValidatorMetadata, kinds.ReportModel, kinds.UndoReportModel, kinds.ReportSubmission,
     kinds.UndoReportSubmission,
 )
-_UNSUPPORTED = (kinds.AddValidator, kinds.AddStake, kinds.WithdrawStake, kinds.TransferObjects)
+_UNSUPPORTED = (kinds.AddValidator, kinds.AddStake, kinds.TransferObjects)
 
 
 def owned_inputs(kind: TransactionKind) -> list[ObjectRef]:
@@ -304,7 +311,17 @@ def owned_inputs(kind: TransactionKind) -> list[ObjectRef]:
         return [kind.coin_ref]
     if isinstance(kind, kinds.SubmitData):
         return [kind.bond_coin]
+    if isinstance(kind, kinds.WithdrawStake):
+        return [kind.staked_soma]
     return []
+
+
+def input_types(kind: TransactionKind) -> tuple[ObjectType, ...]:
+    """The object types a kind's named inputs may be; the executor then checks the exact type
+    (a coin named as the StakedSoma fails with InvalidObjectType, charged)."""
+    if isinstance(kind, kinds.WithdrawStake):
+        return (ObjectType.STAKED_SOMA, ObjectType.COIN)
+    return (ObjectType.COIN,)
 
 
 def target_input(kind: TransactionKind) -> str | None:
@@ -356,6 +373,8 @@ def body_of(kind: TransactionKind, *, target_deleted: bool = False) -> Body[Any]
             return model_rules.set_commission_rate(conn, ctx, model_id=address_hex(kind.model_id), new_rate=kind.new_rate)
         if isinstance(kind, kinds.DeactivateModel):
             return model_rules.deactivate_model(conn, ctx, model_id=address_hex(kind.model_id))
+        if isinstance(kind, kinds.WithdrawStake):
+            return model_rules.withdraw_stake(conn, ctx, state, staked_id=address_hex(kind.staked_soma.object_id))
         if isinstance(kind, kinds.SubmitData):
             distance = _f32(kind.distance_score)
             if distance.size != 1:
@@ -411,9 +430,12 @@ def execute_signed(conn: sqlite3.Connection, tx: TransactionData, digest: bytes)
         named = owned_inputs(kind)
         if len({ref.object_id for ref in named}) != len(named):
             raise TransactionRejected("InvalidArgument", "an input object is listed twice")
-        owned += [ref for ref in named if address_hex(ref.object_id) not in gas_ids]  # gas may double as input
-        for ref in owned:
+        extra = [ref for ref in named if address_hex(ref.object_id) not in gas_ids]  # gas may double as input
+        owned += extra
+        for ref in tx.gas_payment:
             check_owned_input(conn, ref, sender)
+        for ref in extra:
+            check_owned_input(conn, ref, sender, input_types(kind))
         for ref in named:  # an input that is also a gas coin must name the same version
             if address_hex(ref.object_id) in gas_ids and ref not in tx.gas_payment:
                 raise TransactionRejected(

@@ -16,14 +16,17 @@ from soma_ray.chain.sim.store import (
     SYSTEM_STATE_ID,
     TxContext,
     delete_coin,
+    delete_object,
     f32_blob,
     get_coin,
+    mint_coin,
     set_coin_balance,
 )
 from soma_ray.protocol.commitments import commitment, decryption_key_commitment, embedding_commitment
 from soma_ray.protocol.constants import MAX_COMMISSION_BPS, ProtocolParams
-from soma_ray.protocol.fees import stake_value_fee, transaction_fee
+from soma_ray.protocol.fees import stake_value_fee, transaction_fee, withdraw_value_fee
 from soma_ray.protocol.slashing import after_missed_deadline
+from soma_ray.protocol.staking import WithdrawEffect, withdraw_effect, withdrawn_amount
 from soma_ray.protocol.windows import commit_missed, reveal_epoch, reveal_missed, stake_activation_epoch
 
 ZERO_KEY_B58 = "1" * 32  # base58 of DecryptionKey::new([0u8; 32])
@@ -260,6 +263,41 @@ def set_commission_rate(conn: sqlite3.Connection, ctx: TxContext, *, model_id: s
     ctx.touch(SYSTEM_STATE_ID)
 
 
+def withdraw_stake(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], *, staked_id: str) -> None:
+    """WithdrawStake{staked_soma}: the whole StakedSoma back as a new coin of the signer (§5,
+    protocol.staking). Check order as the chain's executor: ownership, object type, pool."""
+    row = conn.execute("SELECT * FROM staked WHERE id = ?", (staked_id,)).fetchone()
+    coin = get_coin(conn, staked_id) if row is None else None
+    if row is None and coin is None:
+        raise errors.InputObjectDeleted(detail=staked_id)
+    owner = row["owner"] if row is not None else coin.owner  # type: ignore[union-attr]
+    if owner != ctx.sender:
+        raise errors.InvalidOwnership(detail=f"{staked_id} is owned by {owner}")
+    if row is None:
+        raise errors.InvalidObjectType(detail=f"{staked_id} is a Coin, not a StakedSoma")
+    model = conn.execute("SELECT * FROM models WHERE id = ?", (row["model_id"],)).fetchone()
+    if model is None:
+        raise errors.StakingPoolNotFound(detail=f"no model pool for {staked_id}")
+    principal = int(row["amount"])
+    ctx.value_fee += withdraw_value_fee(principal, state["value_fee_bps"])
+    pool_inactive = model["status"] == "inactive" or not model["pool_active"]
+    effect = withdraw_effect(int(row["stake_epoch"]), state["epoch"], pool_inactive=pool_inactive)
+    if effect is WithdrawEffect.PENDING_STAKE:
+        conn.execute("UPDATE models SET pending_stake = pending_stake - ? WHERE id = ?", (principal, model["id"]))
+    elif effect is WithdrawEffect.NOW:
+        # Every pending withdrawal of the pool is processed with it. The chain subtracts in u64 without
+        # an overflow check (a slashed pool can hold less than its stakers' principals); the sim stops at 0.
+        conn.execute(
+            "UPDATE models SET stake = MAX(stake - pending_withdraw - ?, 0), pending_withdraw = 0 WHERE id = ?",
+            (principal, model["id"]),
+        )
+    else:
+        conn.execute("UPDATE models SET pending_withdraw = pending_withdraw + ? WHERE id = ?", (principal, model["id"]))
+    delete_object(conn, ctx, "staked", staked_id)
+    mint_coin(conn, ctx, ctx.sender, withdrawn_amount(principal))
+    ctx.touch(SYSTEM_STATE_ID)
+
+
 def deactivate_model(conn: sqlite3.Connection, ctx: TxContext, *, model_id: str) -> None:
     row = _model_row(conn, model_id)
     if row["status"] != "active":
@@ -295,4 +333,9 @@ def advance_epoch_models(conn: sqlite3.Connection, params: ProtocolParams, new_e
     conn.execute(
         "UPDATE models SET commission_rate = next_commission_rate WHERE status = 'active'"
     )
-    conn.execute("UPDATE models SET stake = stake + pending_stake, pending_stake = 0")
+    # Pools of models not inactive: withdrawals first, then the pending stake (`staking.rs`
+    # process_pending_stakes_and_withdraws); an inactive model's pool is left as it is.
+    conn.execute(
+        "UPDATE models SET stake = MAX(stake - pending_withdraw, 0) + pending_stake, pending_withdraw = 0,"
+        " pending_stake = 0 WHERE status != 'inactive'"
+    )

@@ -20,7 +20,7 @@ from soma_ray.chain.sim import epoch as epoch_rules
 from soma_ray.chain.sim import models as model_rules
 from soma_ray.chain.sim import submissions
 from soma_ray.chain.sim.execute import Body, Effects, execute_signed, gas_too_small, run_body
-from soma_ray.chain.sim.objects import SYSTEM_STATE_ID
+from soma_ray.chain.sim.objects import SYSTEM_STATE_ID, pool_id
 from soma_ray.chain.sim.settings import RivalSettings, SimSettings
 from soma_ray.chain.sim.store import (
     TxContext,
@@ -46,6 +46,7 @@ from soma_ray.chain.types import (
     ModelInfo,
     ModelStatus,
     NetworkInfo,
+    StakedSoma,
     Target,
     TargetPage,
     TargetStatus,
@@ -63,7 +64,8 @@ SYSTEM = "0x0"  # sender of system transactions (genesis, faucet, epoch change)
 MAX_MERGE = 256  # coins merged per call, as the SDK's merge_coins
 # The sim's own transactions that take the system state as an input (as the chain's kinds do).
 SYSTEM_STATE_KINDS = frozenset(
-    {"CreateModel", "CommitModel", "RevealModel", "AddStakeToModel", "DeactivateModel", "SubmitData", "ClaimRewards"}
+    {"CreateModel", "CommitModel", "RevealModel", "AddStakeToModel", "DeactivateModel", "SubmitData", "ClaimRewards",
+     "SetModelCommissionRate", "WithdrawStake"}
 )
 
 
@@ -262,6 +264,21 @@ class SimChain(Chain):
 
         return await self._call(self._read, read)
 
+    async def staked_soma(self, owner: str) -> list[StakedSoma]:
+        wanted = canonical_address(owner)
+
+        def read(conn: sqlite3.Connection, state: dict[str, Any]) -> list[StakedSoma]:
+            rows = conn.execute("SELECT * FROM staked WHERE owner = ? ORDER BY id", (wanted,)).fetchall()
+            return [
+                StakedSoma(
+                    id=r["id"], owner=r["owner"], pool_id=pool_id(r["model_id"]), model_id=r["model_id"],
+                    principal=int(r["amount"]), stake_activation_epoch=int(r["stake_epoch"]),
+                )
+                for r in rows
+            ]
+
+        return await self._call(self._read, read)
+
     async def balance(self, address: str) -> int:
         return sum(c.balance for c in await self.coins(address))
 
@@ -385,6 +402,35 @@ class SimChain(Chain):
             model_rules.add_stake(conn, ctx, state, p, gas, model_id=model_id, amount=amount)
 
         return (await self._call(self._execute, signer, "AddStakeToModel", body))[1]
+
+    async def withdraw_stake(self, signer: Keypair, staked_soma_id: str) -> TxResult:
+        sender = canonical_address(signer.address())
+
+        def check(conn: sqlite3.Connection, state: dict[str, Any]) -> None:
+            # What the node refuses before executing (the SDK fetches the object first): nothing charged.
+            row = conn.execute("SELECT owner FROM staked WHERE id = ?", (staked_soma_id,)).fetchone()
+            coin = get_coin(conn, staked_soma_id)  # a coin passes this check and fails on chain
+            owner = row["owner"] if row is not None else coin.owner if coin is not None else None
+            if owner is None:
+                raise errors.ObjectNotFound(f"object {staked_soma_id} not found (withdrawn already?)")
+            if owner != sender:
+                raise errors.ChainError(f"object {staked_soma_id} is owned by {owner}, not by the signer {sender}")
+
+        await self._call(self._read, check)
+
+        def body(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], p: ProtocolParams, gas: str) -> None:
+            model_rules.withdraw_stake(conn, ctx, state, staked_id=staked_soma_id)
+
+        return (await self._call(self._execute, signer, "WithdrawStake", body))[1]
+
+    async def set_model_commission_rate(self, signer: Keypair, model_id: str, new_rate: int) -> TxResult:
+        if new_rate < 0:  # a u64 on the wire: the client cannot even build it
+            raise errors.ChainError(f"commission rate {new_rate} bps is negative; it is a u64 (0..10000 bps)")
+
+        def body(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], p: ProtocolParams, gas: str) -> None:
+            model_rules.set_commission_rate(conn, ctx, model_id=model_id, new_rate=new_rate)
+
+        return (await self._call(self._execute, signer, "SetModelCommissionRate", body))[1]
 
     async def deactivate_model(self, signer: Keypair, model_id: str) -> TxResult:
         def body(conn: sqlite3.Connection, ctx: TxContext, state: dict[str, Any], p: ProtocolParams, gas: str) -> None:
@@ -539,4 +585,6 @@ def model_info(conn: sqlite3.Connection, model_id: str) -> ModelInfo | None:
         manifest=manifest,
         has_pending_update=pending is not None,
         pending_commit_epoch=pending["commit_epoch"] if pending else None,
+        commission_rate=int(row["commission_rate"]),
+        next_epoch_commission_rate=int(row["next_commission_rate"]),
     )

@@ -80,6 +80,7 @@ MIGRATIONS = (
     ("system", "version", "INTEGER NOT NULL DEFAULT 1"),
     ("system", "prev_tx", "TEXT"),
     ("txs", "lamport", "INTEGER"),
+    ("models", "pending_withdraw", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 

@@ -40,6 +40,9 @@ class ActionKind(StrEnum):
     CLAIM = "claim"
     MERGE = "merge"
     SPLIT = "split"
+    STAKE = "stake"
+    WITHDRAW = "withdraw_stake"
+    COMMISSION = "commission"
 
 
 @dataclass(frozen=True)
@@ -138,10 +141,44 @@ class SplitPayload(Payload):
     share: int
 
 
+@dataclass(frozen=True)
+class StakePayload(Payload):
+    """AddStakeToModel of `amount` shannons. `before`: our StakedSoma ids when it was recorded (a lost
+    answer is found as a new one)."""
+
+    KIND: ClassVar[ActionKind] = ActionKind.STAKE
+
+    model_id: str
+    amount: int
+    before: list[str] = dataclasses.field(default_factory=list)
+    staked_id: str | None = None  # set once it landed
+
+
+@dataclass(frozen=True)
+class WithdrawPayload(Payload):
+    """WithdrawStake of one whole StakedSoma object (§5): `principal` comes back as a coin."""
+
+    KIND: ClassVar[ActionKind] = ActionKind.WITHDRAW
+
+    staked_id: str
+    model_id: str | None
+    principal: int
+
+
+@dataclass(frozen=True)
+class CommissionPayload(Payload):
+    """SetModelCommissionRate: `rate` bps staged in `epoch`, in force from the next (§5)."""
+
+    KIND: ClassVar[ActionKind] = ActionKind.COMMISSION
+
+    model_id: str
+    rate: int
+
+
 PAYLOADS: dict[ActionKind, type[Payload]] = {
     cls.KIND: cls
     for cls in (SubmitPayload, CreateModelPayload, CommitPayload, RevealPayload, ClaimPayload, MergePayload,
-                SplitPayload)
+                SplitPayload, StakePayload, WithdrawPayload, CommissionPayload)
 }
 
 
@@ -171,5 +208,5 @@ class Action(Generic[P]):
 __all__ = [
     "LIVE_STATUSES", "OPEN_STATUSES", "PAYLOADS", "PENDING_STATUSES", "SETTLED_STATUSES", "Action", "ActionKind",
     "ActionStatus", "ClaimPayload", "CommitPayload", "CreateModelPayload", "MergePayload", "Payload", "RevealPayload",
-    "SplitPayload", "SubmitPayload", "payload_from_json",
+    "SplitPayload", "StakePayload", "SubmitPayload", "WithdrawPayload", "CommissionPayload", "payload_from_json",
 ]

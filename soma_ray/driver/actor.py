@@ -23,7 +23,7 @@ from soma_ray.chain.wallet import load_keypair
 from soma_ray.driver.config import JobConfig
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.metrics import DriverMetrics
-from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, TickResult
+from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, StakeResult, TickResult
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.storage.factory import open_blob_store
 
@@ -126,6 +126,18 @@ class DriverActor:
     async def claim(self, target_ids: list[str] | None = None) -> list[str]:
         async with self._acting(self._chain_lock) as driver:
             return await driver.claim(target_ids)
+
+    async def add_stake(self, model_id: str, amount: int, request_id: str) -> StakeResult:
+        async with self._acting(self._chain_lock) as driver:
+            return await driver.add_stake(model_id, amount, request_id)
+
+    async def withdraw_stake(self, model_id: str | None, staked_ids: list[str] | None = None) -> list[StakeResult]:
+        async with self._acting(self._chain_lock) as driver:
+            return await driver.withdraw_stake(model_id, staked_ids)
+
+    async def set_commission(self, rate: int, model_id: str | None = None) -> StakeResult:
+        async with self._acting(self._chain_lock) as driver:
+            return await driver.set_commission(rate, model_id)
 
     async def tick(self) -> TickResult:
         async with self._acting(self._chain_lock) as driver:

@@ -28,6 +28,7 @@ from soma_ray.chain.errors import (
     TransactionFailed,
 )
 from soma_ray.chain.types import ModelInfo, ModelStatus, NetworkInfo, TargetStatus, TxResult
+from soma_ray.driver import staking
 from soma_ray.driver.actions import (
     LIVE_STATUSES,
     PENDING_STATUSES,
@@ -46,7 +47,7 @@ from soma_ray.driver.actions import (
 from soma_ray.driver.artifacts import Artifacts
 from soma_ray.driver.errors import DriverRefused
 from soma_ray.driver.gate import SendGate
-from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, TickResult
+from soma_ray.driver.results import CommitResult, DriverStatus, Ledger, StakeResult, TickResult
 from soma_ray.driver.settings import SAFE_NETWORKS, DriverSettings
 from soma_ray.driver.state import DriverState
 from soma_ray.driver.uncertain import SendCounts, is_uncertain
@@ -158,6 +159,8 @@ class Driver:
             await self._settle_reveal(key, payload)
         elif isinstance(payload, ClaimPayload):
             await self._settle_claim(key, payload)
+        elif staking.is_staking(payload):
+            await staking.settle(self, key, payload)
         else:  # merges and splits: whether or not they ran, only their fee matters (charged below)
             self.state.finish(key, ActionStatus.DONE, error="no answer; fee read from the balance")
 
@@ -659,6 +662,20 @@ class Driver:
         await self._send(key, send)
         done = self.state.get(key)
         return done is not None and done.status == ActionStatus.DONE
+
+    # -- staking (driver/staking.py) -------------------------------------------------------
+
+    async def add_stake(self, model_id: str, amount: int, request_id: str) -> StakeResult:
+        """AddStakeToModel of `amount` shannons, sent once per `request_id`."""
+        return await staking.add_stake(self, model_id, amount, request_id)
+
+    async def withdraw_stake(self, model_id: str | None, staked_ids: Sequence[str] | None = None) -> list[StakeResult]:
+        """WithdrawStake of our whole StakedSoma objects in `model_id`'s pool (or the given ones)."""
+        return await staking.withdraw_stake(self, model_id, staked_ids)
+
+    async def set_commission(self, rate: int, model_id: str | None = None) -> StakeResult:
+        """SetModelCommissionRate: `rate` bps from the next epoch, on our model (or `model_id`)."""
+        return await staking.set_commission(self, rate, model_id)
 
     # -- the epoch clock -------------------------------------------------------------------
 

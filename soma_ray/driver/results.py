@@ -14,6 +14,8 @@ class Ledger:
 
     start_balance: int = 0  # the wallet's balance when its driver first started
     model_stake: int = 0
+    staked: int = 0  # added to models' pools (AddStakeToModel)
+    unstaked: int = 0  # principals withdrawn back to coins (WithdrawStake)
     submissions: int = 0
     bonds_locked: int = 0
     bonds_returned: int = 0
@@ -31,8 +33,8 @@ class Ledger:
     def expected_balance(self) -> int:
         """The wallet's balance as the ledger explains it: the chain's must equal it to the
         shannon while nothing is in flight and the driver is the wallet's only signer."""
-        return (self.start_balance - self.model_stake - self.fees - self.bonds_locked + self.bonds_returned
-                + self.rewards)
+        return (self.start_balance - self.model_stake - self.staked + self.unstaked - self.fees - self.bonds_locked
+                + self.bonds_returned + self.rewards)
 
     def since(self, earlier: Ledger) -> Ledger:
         """What happened between `earlier` and this ledger (the start balance is this one's)."""
@@ -62,6 +64,20 @@ class CommitResult:
 
 
 @dataclass(frozen=True)
+class StakeResult:
+    """One staking action as the ledger holds it: `amount` is the shannons staked or withdrawn
+    (the rate in bps for a commission)."""
+
+    key: str
+    status: ActionStatus
+    model_id: str | None
+    amount: int
+    fee: int
+    digest: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class TickResult:
     """What a new epoch made the driver do."""
 
@@ -69,4 +85,4 @@ class TickResult:
     claimed: list[str] = field(default_factory=list)  # target ids
 
 
-__all__ = ["CommitResult", "DriverStatus", "Ledger", "TickResult"]
+__all__ = ["CommitResult", "DriverStatus", "Ledger", "StakeResult", "TickResult"]

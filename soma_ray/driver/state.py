@@ -2,7 +2,8 @@
 and its outcome after, under an idempotency key, so a restarted driver knows what it did.
 
 Keys: `submit:<target>`, `create_model`, `commit:<model>:<weights blake2b>`,
-`reveal:<model>:<commit epoch>`, `claim:<target>`. Statuses (`ActionStatus`, stored as their values):
+`reveal:<model>:<commit epoch>`, `claim:<target>`, `stake:<request id>`, `withdraw:<staked object>`,
+`commission:<model>:<epoch>:<rate>`. Statuses (`ActionStatus`, stored as their values):
 `intended` (recorded, maybe sent), `done`, `waiting` (retry later, e.g. AuditWindowOpen), `failed`
 (final), `interrupted` (reconciliation found it never landed; it may be tried again). Payloads are
 the JSON of the kind's payload dataclass (`actions.py`).
@@ -29,7 +30,9 @@ from soma_ray.driver.actions import (
     ClaimPayload,
     CreateModelPayload,
     Payload,
+    StakePayload,
     SubmitPayload,
+    WithdrawPayload,
     payload_from_json,
 )
 from soma_ray.driver.results import Ledger
@@ -170,6 +173,8 @@ class DriverState:
         return Ledger(
             start_balance=int(self.meta("start_balance") or 0),
             model_stake=sum(a.amount for a in self.actions(CreateModelPayload, (ActionStatus.DONE,))),
+            staked=sum(a.payload.amount for a in self.actions(StakePayload, (ActionStatus.DONE,))),
+            unstaked=sum(a.payload.principal for a in self.actions(WithdrawPayload, (ActionStatus.DONE,))),
             submissions=len(submits),
             bonds_locked=sum(a.amount for a in submits),
             bonds_returned=sum(a.payload.bond_returned for a in claims),

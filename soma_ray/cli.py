@@ -81,6 +81,12 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(driver_app, name="driver")
 app.add_typer(targets_app, name="targets")
 app.add_typer(sim_app, name="sim")
+stake_app = typer.Typer(help="Stake SOMA into models' pools (signed by the wallet's driver).", no_args_is_help=True)
+model_app = typer.Typer(help="Our model's settings (signed by the wallet's driver).", no_args_is_help=True)
+models_app = typer.Typer(help="The active models on the network (read-only).", no_args_is_help=True)
+app.add_typer(stake_app, name="stake")
+app.add_typer(model_app, name="model")
+app.add_typer(models_app, name="models")
 
 
 @dataclass
@@ -451,6 +457,104 @@ def sim_serve(
         server.serve_forever()
     except KeyboardInterrupt:
         server.stop()
+
+
+# -- acting on the board: stake, commission, models (logic in soma_ray.stakes, driver_client) ------
+
+
+@stake_app.command("add")
+def stake_add(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(metavar="MODEL", help="model id (0x…)")],
+    amount: Annotated[str, typer.Argument(metavar="AMOUNT", help="SOMA (1.5) or shannons (1500000000shannons)")],
+) -> None:
+    """Stake AMOUNT into MODEL's pool (AddStakeToModel; counts from the next epoch once the model is active)."""
+    from soma_ray.driver_client import stake_add as add
+    from soma_ray.stakes import parse_amount, parse_id, result_line
+
+    def go() -> str:
+        model, shannons = parse_id(model_id), parse_amount(amount)  # bad input answers before Ray starts
+        return result_line(add(ctx.obj.load(), model, shannons), "stake")
+
+    console.print(guard_job(go), highlight=False)
+
+
+@stake_app.command("withdraw")
+def stake_withdraw(
+    ctx: typer.Context,
+    model_id: Annotated[str, typer.Argument(metavar="MODEL", help="model id (0x…)")],
+    objects: Annotated[
+        list[str] | None,
+        typer.Option("--object", help="one StakedSoma id to withdraw (repeatable; default: all ours in MODEL)"),
+    ] = None,
+) -> None:
+    """Withdraw our stake in MODEL: whole StakedSoma objects (the protocol has no partial withdrawal)."""
+    from soma_ray.driver_client import stake_withdraw as withdraw
+    from soma_ray.stakes import parse_id, result_line
+
+    def go() -> list[str]:
+        model, ids = parse_id(model_id), [parse_id(o, "StakedSoma id") for o in objects or ()]
+        results = withdraw(ctx.obj.load(), model, ids)
+        return [result_line(r, "withdraw") for r in results] or [f"no stake of this wallet in {model_id}"]
+
+    console.print("\n".join(guard_job(go)), highlight=False)
+
+
+@stake_app.command("list")
+def stake_list(ctx: typer.Context) -> None:
+    """Our StakedSoma objects per model (read from the chain)."""
+    from soma_ray.stakes import our_stakes, stakes_table
+
+    async def show(config: JobConfig, chain: Chain) -> None:
+        address = canonical_address(load_keypair(config.wallet).address())
+        console.print(stakes_table(await our_stakes(chain, address), (await chain.info()).epoch))
+
+    with_chain(ctx, show)
+
+
+@model_app.command("commission")
+def model_commission(
+    ctx: typer.Context,
+    rate: Annotated[str, typer.Argument(metavar="RATE", help="basis points, 0..10000 (250 = 2.5%)")],
+    model_id: Annotated[str | None, typer.Option("--model", help="model id (default: the driver's model)")] = None,
+) -> None:
+    """Set our model's commission to RATE bps from the next epoch (SetModelCommissionRate; Active models only)."""
+    from soma_ray.driver_client import set_commission
+    from soma_ray.stakes import parse_id, parse_rate, result_line
+
+    def go() -> str:
+        bps = parse_rate(rate)
+        model = parse_id(model_id) if model_id else None
+        return result_line(set_commission(ctx.obj.load(), bps, model), "commission")
+
+    console.print(guard_job(go), highlight=False)
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context) -> None:
+    """Every active model: id, owner, stake, commission (ours marked *)."""
+    from soma_ray.stakes import models_table
+
+    async def show(config: JobConfig, chain: Chain) -> None:
+        console.print(models_table(await chain.active_models(), _optional_address(config)))
+
+    with_chain(ctx, show)
+
+
+@models_app.command("show")
+def models_show(
+    ctx: typer.Context, model_id: Annotated[str, typer.Argument(metavar="ID", help="model id (0x…)")]
+) -> None:
+    """One model in any state: owner, status, stake, commission (now and staged), weights, our stake in it."""
+    from soma_ray.stakes import model_table, parse_id
+
+    async def show(config: JobConfig, chain: Chain) -> None:
+        wanted = parse_id(model_id)
+        address = _optional_address(config)
+        ours = [s for s in await chain.staked_soma(address) if s.model_id == wanted] if address else []
+        console.print(model_table(await chain.get_model(wanted), address, ours))
+
+    with_chain(ctx, show)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ that signs; these only ask it to act and show what its ledger says.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from soma_ray.config import RunConfig, load_config, load_job_config
 from soma_ray.config.jobs import driver_config
 from soma_ray.driver.config import JobConfig
 from soma_ray.driver.remote import call
-from soma_ray.driver.results import DriverStatus
+from soma_ray.driver.results import DriverStatus, StakeResult
 from soma_ray.protocol.constants import to_soma
 from soma_ray.runtime import ensure_ray
 
@@ -113,6 +114,24 @@ def watch_driver(config: JobConfig, every: float = 30.0, once: bool = False, con
         console.print("stopped watching; the driver actor keeps running (`soma-ray driver stop` ends it)")
 
 
+def stake_add(config: JobConfig, model_id: str, amount: int) -> StakeResult:
+    """Ask the wallet's driver to stake `amount` shannons into `model_id` (one request id per call:
+    Ray's retries of the call send it once)."""
+    result: StakeResult = call(wallet_driver(config).add_stake.remote(model_id, amount, uuid.uuid4().hex))
+    return result
+
+
+def stake_withdraw(config: JobConfig, model_id: str | None, staked_ids: Sequence[str] = ()) -> list[StakeResult]:
+    """Ask the driver to withdraw our StakedSoma objects in `model_id`'s pool (or the given ones)."""
+    return list(call(wallet_driver(config).withdraw_stake.remote(model_id, list(staked_ids) or None)))
+
+
+def set_commission(config: JobConfig, rate: int, model_id: str | None) -> StakeResult:
+    """Ask the driver to stage `rate` bps as the commission of our model (or `model_id`)."""
+    result: StakeResult = call(wallet_driver(config).set_commission.remote(rate, model_id))
+    return result
+
+
 __all__ = [
-    "any_recipe", "connect_ray", "status_line", "status_table", "stop_wallet_driver", "wallet_driver", "watch_driver",
+    "any_recipe", "set_commission", "stake_add", "stake_withdraw", "connect_ray", "status_line", "status_table", "stop_wallet_driver", "wallet_driver", "watch_driver",
 ]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from soma_ray.data.config import DataConfig
 from soma_ray.driver.config import JobConfig
 from soma_ray.protocol.commitments import canonical_address
+from soma_ray.review.config import ReviewSection
 from soma_ray.scoring.config import ScoringSection
 
 OURS = "ours"  # in `submit.targets.models`: the models the wallet owns
@@ -79,6 +80,7 @@ class SubmitConfig(JobConfig):
     scoring: ScoringSection = Field(default_factory=ScoringSection)
     data: DataConfig
     submit: SubmitSection = Field(default_factory=SubmitSection)
+    review: ReviewSection = Field(default_factory=ReviewSection, description="the epoch review (soma-ray review)")
 
 
 def check_inputs(config: SubmitConfig) -> None:

@@ -12,8 +12,9 @@ from soma_ray.board.diff import latest_targets
 from soma_ray.board.landscape import pairwise_distances
 from soma_ray.board.simulate import Assignments, Candidate, Simulator
 from soma_ray.board.snapshot import ModelRow, Snapshot
-from soma_ray.driver.actions import Action, ActionStatus, CreateModelPayload, Payload, SubmitPayload
+from soma_ray.driver.actions import Action, ActionStatus, ClaimPayload, CreateModelPayload, Payload, SubmitPayload
 from soma_ray.driver.results import Ledger
+from soma_ray.protocol.rewards import split_filled
 from soma_ray.review.alerts import Alert, EpochShare, Rival, recommend, rival_alerts, share_alert, win_rate_alert
 from soma_ray.review.config import ReviewSection
 from soma_ray.review.pnl import EpochPnl, pnl_by_epoch, total
@@ -52,6 +53,7 @@ class Review:
     pnl_total: EpochPnl
     ledger: Ledger  # the ledger's own totals (equal to pnl_total's fields up to `epoch`)
     balance: int | None  # the chain's, when read
+    paid_by_others: int  # our shares of wins that others claimed: on chain, not in our ledger (§6)
     shares: tuple[EpochShare, ...]
     rivals: tuple[Rival, ...]
     share_now: Assignments | None
@@ -85,6 +87,29 @@ def outcomes(history: Sequence[Snapshot], ours: Collection[str], address: str,
                                   how))
     key = (lambda o: (-o.epoch, o.target_id))
     return sorted(wins, key=key), sorted(misses, key=key)
+
+
+def paid_by_others(history: Sequence[Snapshot], ours: Collection[str], address: str,
+                   actions: Sequence[Action[Payload]]) -> int:
+    """What others' claims paid us (the chain pays every share whoever claims, §6): for each filled
+    target seen and gone by the last snapshot that our ledger did not claim, the model owner's share
+    when our model won, the submitter's share and the bond when we filled it."""
+    if not history:
+        return 0
+    ours_claimed = {a.payload.target_id for a in actions
+                    if isinstance(a.payload, ClaimPayload) and a.status == ActionStatus.DONE}
+    last = history[-1]
+    present = {t.target_id for t in last.targets}
+    paid = 0
+    for t in latest_targets(history).values():
+        if not t.filled or t.target_id in present or t.target_id in ours_claimed:
+            continue
+        split = split_filled(t.reward_pool, last.params)
+        if t.winning_model_id in ours and t.winning_model_owner == address:
+            paid += split.model_owner
+        if t.submitter == address:
+            paid += split.submitter + t.bond_amount
+    return paid
 
 
 def epoch_shares(history: Sequence[Snapshot], ours: Collection[str]) -> list[EpochShare]:
@@ -167,7 +192,8 @@ def build_review(history: Sequence[Snapshot], *, address: str, actions: Sequence
         epoch=snapshot.epoch, address=address, ours=ours, settings=settings, snapshot=snapshot,
         history=tuple(history), wins=tuple(wins), misses=tuple(misses), failed_submissions=failed,
         near_misses=tuple(misses_near[:SHOWN]), near_miss_count=len(misses_near), pnl=tuple(rows),
-        pnl_total=total(rows), ledger=ledger, balance=balance, shares=tuple(shares), rivals=tuple(rivals[:SHOWN]),
+        pnl_total=total(rows), ledger=ledger, balance=balance,
+        paid_by_others=paid_by_others(history, set(ours), address, actions), shares=tuple(shares), rivals=tuple(rivals[:SHOWN]),
         share_now=share_now, share_curve=tuple(curve), alerts=tuple(alerts),
         actions=tuple(recommend(alerts, has_model=bool(ours), share_now=share_now, share_doubled=doubled,
                                 near_misses=len(misses_near), unclaimed=unclaimed)),

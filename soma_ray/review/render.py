@@ -58,7 +58,7 @@ def tables(review: Review) -> list[tuple[str, Table]]:
                 f"{r.gpu_hours:.3f}", soma(r.compute_cost), soma(r.pnl)]
 
     def outcome_rows(found: Sequence[Outcome]) -> list[list[str]]:
-        return [[o.target_id, str(o.epoch), soma(o.reward_pool), _short(o.winner), _short(o.submitter), o.how]
+        return [[o.target_id[:18] + "…", str(o.epoch), soma(o.reward_pool), _short(o.winner), _short(o.submitter), o.how]
                 for o in found[:20]]
 
     outcome_header = ["target", "epoch", "reward (SOMA)", "winning model", "submitter", "outcome"]
@@ -94,8 +94,9 @@ def summary_lines(review: Review) -> list[str]:
         f"P&L {soma(t.pnl)} SOMA.",
         f"Ledger: {ledger.submissions} submissions, {ledger.claims} claims, bonds {soma(ledger.bonds_locked)} locked / "
         f"{soma(ledger.bonds_returned)} returned, stake {soma(ledger.model_stake)} SOMA; expected balance "
-        f"{soma(ledger.expected_balance)} SOMA" + (f", chain balance {soma(review.balance)} SOMA."
-                                                 if review.balance is not None else "."),
+        f"{soma(ledger.expected_balance)} SOMA, plus {soma(review.paid_by_others)} SOMA our shares of wins "
+        f"others claimed = {soma(ledger.expected_balance + review.paid_by_others)} SOMA"
+        + (f"; chain balance {soma(review.balance)} SOMA." if review.balance is not None else "."),
     ]
     if review.share_now is not None:
         s = review.share_now

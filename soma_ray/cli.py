@@ -24,6 +24,7 @@ from soma_ray.driver.config import JobConfig
 from soma_ray.job import guard_job
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
+from soma_ray.review.commands import register as register_board_commands
 from soma_ray.runtime import VERBOSE_ENV, set_verbose
 from soma_ray.status import gather_status, status_table
 
@@ -81,6 +82,7 @@ app.add_typer(wallet_app, name="wallet")
 app.add_typer(driver_app, name="driver")
 app.add_typer(targets_app, name="targets")
 app.add_typer(sim_app, name="sim")
+register_board_commands(app)  # `soma-ray board …` and `soma-ray review` (soma_ray.review.commands)
 
 
 @dataclass

@@ -89,14 +89,16 @@ class SubmissionRun:
 
     async def _read_board(self) -> Board | None:
         """What `submit.targets` needs from the chain: nothing for `all`; stakes for `top_k`; the
-        wallet's models (`Chain.models_owned`) for "ours" and for `top_k`'s payout."""
+        wallet's models (`Chain.models_owned`) for "ours", for `top_k`'s payout and for `opportunity` (ours
+        are no rivals)."""
         choice = self.config.submit.targets
         if choice.mode == "all":
             return None
         info = await self.chain.info()
-        stakes = {m.model_id: m.stake for m in await self.chain.active_models()} if choice.mode == "top_k" else {}
+        ranked = choice.mode in ("top_k", "opportunity")
+        stakes = {m.model_id: m.stake for m in await self.chain.active_models()} if ranked else {}
         ours: frozenset[str] = frozenset()
-        if choice.mode == "top_k" or OURS in choice.models:
+        if ranked or OURS in choice.models:
             address = canonical_address(load_keypair(self.config.wallet).address())
             ours = frozenset(m.model_id for m in await self.chain.models_owned(address))
         return Board(params=info.params, stakes=stakes, ours=ours)

@@ -166,9 +166,19 @@ def write_review(review: Review, out: Path) -> Path:
         (staging / "review.md").write_text(markdown(review))
         (staging / "review.html").write_text(page(review, staging))
         old = out.parent / f".{out.name}.{os.getpid()}.old"
-        if out.exists():
-            out.rename(old)
-        staging.rename(out)
+        for attempt in range(5):  # the driver actor and a command may write the same folder at once
+            if out.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                try:
+                    out.rename(old)
+                except FileNotFoundError:
+                    pass  # the other writer moved it first
+            try:
+                staging.rename(out)
+                break
+            except OSError:
+                if attempt == 4:
+                    raise
         shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -24,6 +24,7 @@ from soma_ray.driver.config import JobConfig
 from soma_ray.job import guard_job
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
+from soma_ray.review.commands import register as register_board_commands
 from soma_ray.runtime import VERBOSE_ENV, set_verbose
 from soma_ray.status import gather_status, status_table
 
@@ -87,6 +88,7 @@ models_app = typer.Typer(help="The active models on the network (read-only).", n
 app.add_typer(stake_app, name="stake")
 app.add_typer(model_app, name="model")
 app.add_typer(models_app, name="models")
+register_board_commands(app)  # `soma-ray board …` and `soma-ray review` (soma_ray.review.commands)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 from collections.abc import Coroutine
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from soma_ray.localnet import serving_in_background
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import to_soma
 from soma_ray.protocol.windows import claimable_from, reveal_epoch
+from soma_ray.review.records import ComputeUse, Records, records_path
 from soma_ray.storage import StorageError, fetch_url
 from soma_ray.submission.config import SubmitConfig
 from soma_ray.training.config import TrainConfig
@@ -78,6 +80,7 @@ class CycleResult:
     pending: list[str]  # driver actions still open at the end (none when everything settled)
     driver_stopped: bool = False
     epochs: dict[str, int] = field(default_factory=dict)
+    review: Path | None = None  # the epoch review's folder
 
     @property
     def fees(self) -> int:
@@ -200,6 +203,7 @@ class _Cycle:
 
     def run(self) -> CycleResult:
         from soma_ray.driver.actor import driver_handle
+        from soma_ray.review.run import EpochRecorder
         from soma_ray.submission.job import run_submitter
 
         # 0. a board with a history: the network plays on before we join (rivals, if any, act)
@@ -212,7 +216,7 @@ class _Cycle:
         address = canonical_address(keypair.address())
         for _ in range(self.config.cycle.faucet_requests):
             _sync(self.chain.faucet(address))
-        handle = driver_handle(self.submit)
+        handle = driver_handle(self.submit, EpochRecorder(self.config.review))  # a board snapshot every epoch
         ledger0: Ledger = call(handle.ledger.remote())  # after its start-up (a kept folder may owe claims)
         start: DriverStatus = call(handle.status.remote())
         had_model = start.model_id is not None
@@ -267,19 +271,38 @@ class _Cycle:
         ledger = ledger1.since(ledger0)
         pending = list(call(handle.status.remote()).pending)
         self.say(7, f"epoch {self.epochs['claim']}: {ledger.claims} claim(s) made")
+        review = self.write_review(address)
         return CycleResult(
             address=address, model_id=model_id, commit_epoch=self.epochs["commit"],
             reveal_epoch=self.epochs["reveal"], active_at_reveal=active, open_targets=len(targets),
             targets_with_model=with_model, hits=report.hits, fills=list(report.fills), balance_before=before,
             balance_after=self.balance(address), stake=stake, ledger=ledger, pending=pending,
-            epochs=dict(self.epochs),
+            epochs=dict(self.epochs), review=review,
         )
+
+    def write_review(self, address: str) -> Path:
+        """The epoch review of the whole run, under the folder (`review/`): a last snapshot, then the
+        ledger (read from its file: the actor has written everything it did) against the board."""
+        from soma_ray.review.run import open_state, review_dir, review_now
+
+        state = open_state(self.submit.driver.state_path)
+        try:
+            out = _sync(review_now(self.chain, state, address, self.config.review, review_dir(state.path)))
+        finally:
+            state.close()
+        self.display.note(f"epoch review: {out / 'review.html'}")
+        return out
 
     def train(self) -> tuple[Path, str]:
         """The exported manifest, and the step's line."""
         from soma_ray.training.trainer import run_training
 
+        started = time.monotonic()
         outcome = run_training(self.training, export=True)
+        section = self.training.training
+        gpus = section.num_workers * section.gpus_per_worker if section.use_gpu else 0.0
+        Records(records_path(self.submit.driver.state_path)).add_compute(
+            ComputeUse(_sync(self.chain.info()).epoch, "train", time.monotonic() - started, gpus))
         if outcome.manifest is None:
             raise CycleError(f"training run {outcome.run} left no checkpoint to export; raise training.max_steps")
         steps = outcome.metrics.get("step", self.training.training.max_steps)
@@ -323,6 +346,9 @@ def run_cycle(config: CycleConfig, console: Console | None = None) -> CycleResul
     console.print(ledger_table(result))
     console.print(f"driver actor {'stopped' if stopped else 'was not running'}; everything is in {config.folder}",
                   highlight=False)
+    if result.review is not None:
+        console.print(f"epoch review: {result.review / 'review.md'} and {result.review / 'review.html'}",
+                      highlight=False, soft_wrap=True)
     if (log_file := ray_log_file()) is not None:
         console.print(f"Ray's output and the detailed log: {log_file} (--verbose shows them here)",
                       highlight=False, soft_wrap=True)

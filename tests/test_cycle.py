@@ -235,3 +235,42 @@ def test_the_cycle_on_your_own_bucket_keeps_both_secrets(tmp_path: Path, ray_ses
     uploaded = [k for k in keys if s3_secret.encode() in client.get_object(Bucket=bucket, Key=k)["Body"].read()]
     assert scanned > 20 and hits == [] and uploaded == [], (hits, uploaded)
     assert_secret_stays_in_its_key_file(config.folder / "wallet.key", printed, ray_session)
+
+
+@pytest.mark.slow
+def test_the_board_cycle_writes_its_review(tmp_path: Path, ray_session: Any) -> None:
+    """configs/board.yaml: rivals on a clustered board, several epochs; the driver stores a board
+    snapshot at each new epoch and the cycle ends with a review folder whose P&L is the ledger's."""
+    from dataclasses import replace
+
+    from soma_ray.board.snapshot import SnapshotStore
+    from soma_ray.driver.state import DriverState
+    from soma_ray.review.pnl import as_ledger
+    from soma_ray.review.render import PICTURES
+    from soma_ray.review.run import review_of
+    from tests.board.test_plots import assert_picture
+
+    config = load_config(CycleConfig, REPO / "configs" / "board.yaml", [
+        f"cycle.folder={tmp_path / 'board'}", f"chain.sim.blob_url=http://127.0.0.1:{free_port()}",
+        f"data.path={REPO / 'soma_ray'}", "training.max_steps=10", "training.eval_every=10",
+        "training.checkpoint_every=10", "submit.max_fills=3",
+    ], env={})
+    out = io.StringIO()
+    result = run_cycle(config, Console(file=out, width=200))
+    assert result.review == config.folder / "review"
+    for name, _ in PICTURES:
+        assert_picture(result.review / name)
+    assert (result.review / "review.md").read_text().startswith("# Epoch review")
+    assert "data:image/png;base64," in (result.review / "review.html").read_text()
+    assert "epoch review:" in out.getvalue()
+    epochs = SnapshotStore(config.folder / "board").epochs()
+    assert len(epochs) >= config.cycle.warmup_epochs  # one per epoch the driver saw, and the cycle's last
+    state = DriverState(config.folder / "driver.db")
+    try:
+        review = review_of(state, result.address, config.review)
+        assert as_ledger(review.pnl_total, result.ledger.start_balance) == replace(
+            result.ledger, start_balance=result.ledger.start_balance)
+        assert review.ours == (result.model_id,)
+        assert {o.target_id for o in review.wins if o.how == "we filled it"} == set(result.fills)
+    finally:
+        state.close()

@@ -14,7 +14,7 @@ sphere, since random targets sit near distance 1 from everything).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +65,16 @@ def guide_ratio(snapshot: Snapshot, candidate: Candidate, radius: float = NEARBY
     near = [m for m in others if cosine_distances(embedding, m.vector[None, :])[0] <= radius]
     stake = candidate.stake + sum(m.stake for m in near)
     return to_soma(rewards) / (len(near) + 1 + to_soma(stake))
+
+
+def target_ratio(reward_pool: int, model_ids: Sequence[str], stakes: Mapping[str, int], ours: Collection[str],
+                 min_stake: int) -> float:
+    """The guide's ratio for one target: its reward ÷ (us + the rival models it lists + their stake),
+    in SOMA. Our own models do not compete with us; a listed model missing from `stakes` (no longer
+    active) counts with `min_stake`."""
+    rivals = [m for m in model_ids if m not in ours]
+    stake = sum(stakes.get(m, min_stake) for m in rivals)
+    return to_soma(reward_pool) / (1 + len(rivals) + to_soma(stake))
 
 
 @dataclass(frozen=True)

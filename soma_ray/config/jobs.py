@@ -18,6 +18,7 @@ from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.data.config import DataConfig
 from soma_ray.driver.config import JobConfig
 from soma_ray.protocol.architecture import ArchitectureSettings
+from soma_ray.review.config import ReviewSection
 from soma_ray.scoring.config import ScoringSection
 from soma_ray.storage.config import LocalStorageConfig, StorageConfig
 from soma_ray.submission.config import SubmitConfig, SubmitSection
@@ -99,6 +100,8 @@ class CycleConfig(JobConfig):
     export: ExportSection = Field(default_factory=ExportSection)
     scoring: ScoringSection = Field(default_factory=ScoringSection)
     submit: SubmitSection = Field(default_factory=SubmitSection)
+    review: ReviewSection = Field(
+        default_factory=ReviewSection, description="the epoch review the cycle writes at the end (review/)")
 
     @model_validator(mode="before")
     @classmethod
@@ -186,13 +189,19 @@ class CycleConfig(JobConfig):
         return SubmitConfig(
             **self._shared(), data=self.data.with_absolute_paths(Path.cwd()),
             scoring=self.scoring.model_copy(update={"cache_dir": self.folder / "model-cache"}),
-            submit=self.submit,
+            submit=self.submit, review=self.review,
         )
 
 
 def driver_config(config: JobConfig) -> JobConfig:
     """The config a wallet's driver actor is made from: a cycle recipe's lives under its folder."""
     return config.submit_config() if isinstance(config, CycleConfig) else config
+
+
+def review_settings(config: JobConfig) -> ReviewSection:
+    """The recipe's `review:` section (the defaults for kinds without one)."""
+    found = getattr(config, "review", None)
+    return found if isinstance(found, ReviewSection) else ReviewSection()
 
 
 JOB_CONFIGS: dict[str, type[JobConfig]] = {

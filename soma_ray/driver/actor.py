@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,17 @@ SIM_POLL_SECONDS = 0.2
 # Every Ray head node carries this resource. The driver lives there: the head is the on-demand
 # node that outlives spot workers, and its disk holds the ledger (driver.state_path).
 HEAD_NODE = {"node:__internal_head__": 0.001}
+# Called with the driver when it starts and at every new epoch it observes (e.g. the review's
+# board snapshot); given by the layer above, so the driver needs to know nothing of it.
+EpochHook = Callable[[Driver], Awaitable[None]]
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
 class DriverActor:
-    def __init__(self, config: JobConfig) -> None:
+    def __init__(self, config: JobConfig, on_epoch: EpochHook | None = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         self.config = config
+        self._on_epoch = on_epoch
         self._driver: Driver | None = None
         self._metrics: DriverMetrics | None = None
         self._starting = asyncio.Lock()
@@ -76,6 +80,7 @@ class DriverActor:
         driver = self._driver
         base = SIM_POLL_SECONDS if self.config.chain.network == "sim" else self.config.driver.poll_seconds
         delay, last = base, (await driver.chain.info()).epoch
+        await self._epoch_hook(driver)
         while True:
             await asyncio.sleep(delay)
             try:
@@ -86,10 +91,19 @@ class DriverActor:
                         await driver.tick()
                     self._publish()
                     last = epoch
+                    await self._epoch_hook(driver)
                 delay = base
             except Exception as err:  # noqa: BLE001 - a flaky RPC must not stop the clock
                 delay = min(delay * 2, base * 16)
                 log.warning("epoch watch: %s; retrying in %.0f s", err, delay)
+
+    async def _epoch_hook(self, driver: Driver) -> None:
+        if self._on_epoch is None:
+            return
+        try:
+            await self._on_epoch(driver)
+        except Exception as err:  # noqa: BLE001 - a snapshot that fails must not stop the clock
+            log.warning("epoch hook: %s", err)
 
     def _publish(self, balance: int | None = None) -> None:
         """The ledger's totals to the dashboard, after anything that may have changed them."""
@@ -161,13 +175,14 @@ def actor_name(config: JobConfig) -> str:
     return f"driver-{canonical_address(load_keypair(config.wallet).address())}"
 
 
-def driver_handle(config: JobConfig) -> Any:
-    """The wallet's driver actor: the running one, or a new one created from `config`."""
+def driver_handle(config: JobConfig, on_epoch: EpochHook | None = None) -> Any:
+    """The wallet's driver actor: the running one, or a new one created from `config` (and
+    `on_epoch`, which a running one keeps as it was created)."""
     config = portable(config)
     handle = DriverActor.options(  # type: ignore[attr-defined]
         name=actor_name(config), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
         resources=HEAD_NODE,
-    ).remote(config)
+    ).remote(config, on_epoch)
     ray.get(handle.ready.remote())
     return handle
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from soma_ray.data.config import DataConfig
 from soma_ray.driver.config import JobConfig
 from soma_ray.protocol.commitments import canonical_address
+from soma_ray.review.config import ReviewSection
 from soma_ray.scoring.config import ScoringSection
 
 OURS = "ours"  # in `submit.targets.models`: the models the wallet owns
@@ -19,18 +20,19 @@ class TargetsConfig(BaseModel):
 
     `all` plays every open target (the default); `models` plays the targets listing any of
     `models`; `top_k` plays the `k` targets of highest expected value (`soma_ray.submission.targets`
-    gives the formula), among those listing `models` when that list is given.
+    gives the formula), `opportunity` the `k` of best reward per rival (`board.opportunity.target_ratio`),
+    each among those listing `models` when that list is given.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    mode: Literal["all", "models", "top_k"] = Field(
+    mode: Literal["all", "models", "top_k", "opportunity"] = Field(
         default="all", description="all: every open target; models: those listing `models`; "
-        "top_k: the `k` of highest expected value")
+        "top_k: the `k` of highest expected value; opportunity: the `k` of best reward ÷ (rival models + their stake)")
     models: list[str] = Field(
         default_factory=list, description='model ids (quoted in YAML) or "ours" (every model the wallet owns); '
-        "required by mode models, an optional filter for top_k")
-    k: int | None = Field(default=None, ge=1, description="top_k: how many targets to play")
+        "required by mode models, an optional filter for top_k and opportunity")
+    k: int | None = Field(default=None, ge=1, description="top_k, opportunity: how many targets to play")
     contention: float = Field(
         default=1.0, ge=0.0, description="top_k: how much each rival model (weighted by the square root "
         "of its stake) lowers the chance of being first; 0 ignores rivals")
@@ -51,14 +53,15 @@ class TargetsConfig(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> TargetsConfig:
-        if self.mode == "top_k" and self.k is None:
-            raise ValueError("mode top_k needs k, how many targets to play (e.g. k: 10)")
+        ranked = self.mode in ("top_k", "opportunity")
+        if ranked and self.k is None:
+            raise ValueError(f"mode {self.mode} needs k, how many targets to play (e.g. k: 10)")
         if self.mode == "models" and not self.models:
             raise ValueError('mode models needs models: a list of model ids or "ours"')
-        if self.mode != "top_k" and self.k is not None:
-            raise ValueError(f"k applies to mode top_k only (mode is {self.mode})")
+        if not ranked and self.k is not None:
+            raise ValueError(f"k applies to modes top_k and opportunity only (mode is {self.mode})")
         if self.mode == "all" and self.models:
-            raise ValueError("models applies to modes models and top_k (mode all plays every target)")
+            raise ValueError("models applies to modes models, top_k and opportunity (mode all plays every target)")
         return self
 
 
@@ -79,6 +82,7 @@ class SubmitConfig(JobConfig):
     scoring: ScoringSection = Field(default_factory=ScoringSection)
     data: DataConfig
     submit: SubmitSection = Field(default_factory=SubmitSection)
+    review: ReviewSection = Field(default_factory=ReviewSection, description="the epoch review (soma-ray review)")
 
 
 def check_inputs(config: SubmitConfig) -> None:

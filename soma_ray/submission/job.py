@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 
@@ -24,6 +25,7 @@ from soma_ray.display import current, session
 from soma_ray.protocol.architecture import ArchitectureSettings, default_architecture
 from soma_ray.protocol.commitments import canonical_address
 from soma_ray.protocol.constants import MAX_SEQ_LEN
+from soma_ray.review.records import ComputeUse, NearMiss, Records, records_path
 from soma_ray.runtime import configure_logging, ensure_ray
 from soma_ray.scoring.evaluate import Evaluation
 from soma_ray.scoring.hits import find_hits, scan
@@ -63,6 +65,8 @@ class SubmissionRun:
         self.metrics = ScoringMetrics(config.chain.network)
         self.seen: set[int] = set()
         self.board: Board | None = None  # what target selection read from the chain this epoch
+        self.records = Records(records_path(config.driver.state_path))  # near misses, for the epoch review
+        self.epoch = 0
 
     def _finished(self) -> bool:
         s = self.config.submit
@@ -85,14 +89,16 @@ class SubmissionRun:
 
     async def _read_board(self) -> Board | None:
         """What `submit.targets` needs from the chain: nothing for `all`; stakes for `top_k`; the
-        wallet's models (`Chain.models_owned`) for "ours" and for `top_k`'s payout."""
+        wallet's models (`Chain.models_owned`) for "ours", for `top_k`'s payout and for `opportunity` (ours
+        are no rivals)."""
         choice = self.config.submit.targets
         if choice.mode == "all":
             return None
         info = await self.chain.info()
-        stakes = {m.model_id: m.stake for m in await self.chain.active_models()} if choice.mode == "top_k" else {}
+        ranked = choice.mode in ("top_k", "opportunity")
+        stakes = {m.model_id: m.stake for m in await self.chain.active_models()} if ranked else {}
         ours: frozenset[str] = frozenset()
-        if choice.mode == "top_k" or OURS in choice.models:
+        if ranked or OURS in choice.models:
             address = canonical_address(load_keypair(self.config.wallet).address())
             ours = frozenset(m.model_id for m in await self.chain.models_owned(address))
         return Board(params=info.params, stakes=stakes, ours=ours)
@@ -108,6 +114,7 @@ class SubmissionRun:
 
     def _pipeline(self, epoch: int, targets: list[Target]) -> bool:
         """Score until the source ends (False) or the epoch changes / a limit is hit (True)."""
+        self.epoch = epoch
         selection = self.choose(epoch, targets)
         if not selection.targets:
             log.info("no target to play in epoch %d; waiting for the next epoch", epoch)
@@ -200,6 +207,10 @@ class SubmissionRun:
             t_index, s = np.unravel_index(np.argmin(gap), gap.shape)
             log.info("near miss: a %d-sample batch came %.5f from target %s (threshold %.5f)",
                      gap.shape[1], result.distances[t_index, s], targets[t_index].id, thresholds[t_index, 0])
+            self.records.add_near_miss(NearMiss(
+                epoch=self.epoch, target_id=targets[t_index].id, model_id=result.model_ids[result.winners[t_index, s]],
+                distance=float(result.distances[t_index, s]), threshold=float(thresholds[t_index, 0]),
+            ))
 
 
 def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_driver: bool = True) -> SubmitReport:
@@ -214,13 +225,18 @@ def run_submitter(config: SubmitConfig, chain: Chain | None = None, *, use_drive
         submitter: Submitter
         if use_driver:
             from soma_ray.driver.actor import driver_handle
+            from soma_ray.review.run import EpochRecorder
 
-            submitter = DriverSubmitter(driver_handle(config))
+            submitter = DriverSubmitter(driver_handle(config, EpochRecorder(config.review)))
         else:
             submitter = DirectSubmitter(chain, load_keypair(config.wallet), open_blob_store(config.storage))
+        run = SubmissionRun(config, chain, submitter, loop)
+        started = time.monotonic()
         try:
-            return SubmissionRun(config, chain, submitter, loop).run()
+            return run.run()
         finally:
+            gpus = config.scoring.num_gpus_per_actor * config.scoring.max_actors  # an upper bound: the pool's size
+            run.records.add_compute(ComputeUse(run.epoch, "submit", time.monotonic() - started, gpus))
             loop.run(chain.close())
 
 

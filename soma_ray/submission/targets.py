@@ -5,6 +5,9 @@ Modes (`TargetsConfig.mode`):
 - `models` — the targets listing any of `models` (model ids, or "ours": every model the wallet
   owns).
 - `top_k` — the `k` targets of highest expected value, among those listing `models` if given.
+- `opportunity` — the `k` targets of best reward per rival: the guide's ratio for one target,
+  reward ÷ (us + rival models listed + their stake), in SOMA (`board.opportunity.target_ratio`),
+  among those listing `models` if given.
 
 Only the chosen targets' models enter the scoring plan (`model_union`), so fewer targets means
 fewer models to download, keep resident and evaluate per sample.
@@ -37,6 +40,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from soma_ray.board.opportunity import target_ratio
 from soma_ray.chain.types import Target
 from soma_ray.protocol.constants import ProtocolParams, to_soma
 from soma_ray.protocol.difficulty import threshold_z
@@ -133,12 +137,24 @@ def select_targets(targets: Sequence[Target], config: TargetsConfig, board: Boar
         reasons = {t.id: "lists " + ", ".join(_short(m) for m in t.model_ids if m in wanted) for t in listing}
         return Selection(listing, reasons, _summary(listing, offered, f"listing {named}", []))
     assert config.k is not None  # TargetsConfig checks it
+    if config.mode == "opportunity":
+        return _by_opportunity(listing, config.k, board, offered, named if config.models else "")
     values = sorted((expected_value(t, board, config.contention) for t in listing),
                     key=lambda v: (-v.ev, v.target.id))
     best = values[:config.k]
     how = f"top {config.k} by expected value" + (f" among {len(listing)} listing {named}" if config.models else "")
     reasons = {v.target.id: f"rank {i + 1}: {v.why()}" for i, v in enumerate(best)}
     return Selection([v.target for v in best], reasons, _summary([v.target for v in best], offered, how, best))
+
+
+def _by_opportunity(listing: Sequence[Target], k: int, board: Board, offered: int, named: str) -> Selection:
+    min_stake = board.params.model_min_stake
+    ratios = {t.id: target_ratio(t.reward_pool, t.model_ids, board.stakes, board.ours, min_stake) for t in listing}
+    best = sorted(listing, key=lambda t: (-ratios[t.id], t.id))[:k]
+    how = f"top {k} by reward per rival" + (f" among {len(listing)} listing {named}" if named else "")
+    reasons = {t.id: f"rank {i + 1}: {ratios[t.id]:.6f} SOMA per rival model + SOMA staked" for i, t in enumerate(best)}
+    line = _summary(best, offered, how, [])
+    return Selection(best, reasons, line)
 
 
 def _named(models: Sequence[str], ours: frozenset[str]) -> str:

@@ -97,6 +97,23 @@ def test_top_k_ranks_by_expected_value() -> None:
     assert "top 2 by expected value among 3 listing" in among_a.summary
 
 
+def test_opportunity_ranks_by_reward_per_rival() -> None:
+    # By hand, reward ÷ (us + rival models + their stake), in SOMA (R = 0.001 SOMA): T6 3R/3,
+    # T2 R/3 and T3 R/3 (our model is no rival; the tie goes by id), T5 R/5 (the threshold does not
+    # count here), T1 R/7, T4 R/18 (16 SOMA staked).
+    assert SOMA == 10**9 and REWARD == 10**6
+    ranked = select_targets(BOARD_TARGETS, TargetsConfig(mode="opportunity", k=6), BOARD)
+    assert ids(ranked.targets) == ids([T6, *sorted([T2, T3], key=lambda t: t.id), T5, T1, T4])
+    assert ranked.reasons[T6.id] == "rank 1: 0.001000 SOMA per rival model + SOMA staked"
+    assert ranked.reasons[T4.id].endswith(f"{0.001 / 18:.6f} SOMA per rival model + SOMA staked")
+    top2 = select_targets(BOARD_TARGETS, TargetsConfig(mode="opportunity", k=2), BOARD)
+    assert ids(top2.targets) == ids(ranked.targets[:2]) and "top 2 by reward per rival" in top2.summary
+    among_a = select_targets(BOARD_TARGETS, TargetsConfig(mode="opportunity", k=3, models=[A]), BOARD)
+    assert ids(among_a.targets) == [T2.id, T5.id, T1.id]
+    gone = target("7", [canonical_address("9e")])  # no longer active: counted at the minimum stake
+    assert select_targets([gone, T4], TargetsConfig(mode="opportunity", k=1), BOARD).targets == [gone]
+
+
 def test_without_contention_rivals_do_not_count_and_ties_go_by_id() -> None:
     # T1, T2, T4 are now worth the same (same reward, threshold, no ours): the smallest id wins
     top3 = select_targets(BOARD_TARGETS, TargetsConfig(mode="top_k", k=3, contention=0.0), BOARD)
@@ -138,10 +155,11 @@ def test_fewer_targets_fewer_models() -> None:
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ({"mode": "top_k"}, "mode top_k needs k"),
-    ({"mode": "best"}, "Input should be 'all', 'models' or 'top_k'"),
+    ({"mode": "best"}, "Input should be 'all', 'models', 'top_k' or 'opportunity'"),
+    ({"mode": "opportunity"}, "mode opportunity needs k"),
     ({"mode": "models"}, "mode models needs models"),
-    ({"k": 3}, "k applies to mode top_k only"),
-    ({"models": ["ours"]}, "models applies to modes models and top_k"),
+    ({"k": 3}, "k applies to modes top_k and opportunity only"),
+    ({"models": ["ours"]}, "models applies to modes models, top_k and opportunity"),
     ({"mode": "models", "models": ["xyz"]}, "not a SOMA address: 'xyz'"),
     ({"mode": "top_k", "k": 0}, "greater than or equal to 1"),
     ({"mode": "all", "top": 3}, "unknown key"),

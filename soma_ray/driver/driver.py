@@ -385,6 +385,16 @@ class Driver:
         await self._coin_tx(f"split:{uuid.uuid4().hex}", SplitPayload(coins=missing, share=share),
                             lambda: self.chain.pay_coins(self.signer, [self.address] * missing, [share] * missing))
 
+    async def one_coin_for(self, amount: int) -> None:
+        """CreateModel's and AddStake's stake is paid from the gas coin alone, which the client picks
+        at random among the richest (§13.3): when no single coin holds it plus fees, merge first."""
+        async with self._coins_lock:
+            coins = await self.chain.coins(self.address)
+            if self.settings.dry_run or len(coins) < 2 or max(c.balance for c in coins) >= amount + FEE_RESERVE:
+                return
+            await self._coin_tx(f"merge:{uuid.uuid4().hex}", MergePayload(coins=len(coins)),
+                                lambda: self.chain.merge_coins(self.signer))
+
     async def _coin_tx(self, key: str, payload: MergePayload | SplitPayload,
                        call: Callable[[], Awaitable[TxResult]]) -> None:
         """A merge or split: recorded before it is sent like every action; one that got no answer
@@ -445,6 +455,7 @@ class Driver:
         fee is the balance change less the stake. A lost answer is found in the models the
         address owns."""
         stake = self.settings.model_stake
+        await self.one_coin_for(stake)
         self.state.record(CREATE_KEY, await self._epoch(), CreateModelPayload(stake=stake), amount=stake)
         self._failpoint("create:recorded")
         async with self.gate.exclusive():

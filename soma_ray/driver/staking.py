@@ -71,6 +71,7 @@ async def add_stake(driver: Driver, model_id: str, amount: int, request_id: str)
     balance = await driver.chain.balance(driver.address)
     if balance < amount + STAKE_FEE_RESERVE:
         raise DriverRefused(f"balance {balance:,} shannons cannot stake {amount:,} plus fees; stake less or fund the wallet")
+    await driver.one_coin_for(amount)
     before = sorted(s.id for s in await driver.chain.staked_soma(driver.address))
     payload = StakePayload(model_id=model_id, amount=amount, before=before)
     if not driver.state.record(key, info.epoch, payload):

@@ -4,6 +4,7 @@ reproduce the recorded held-out loss, a 2-trial sweep ranks its trials."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -74,7 +75,8 @@ BASELINE_DISPLAY: list[str] = []  # what the baseline run showed on its job's di
 @contextmanager
 def session_of(display: Display) -> Iterator[Display]:
     """`display` as the job's display while the block runs (run_training feeds the open one)."""
-    from soma_ray.display import session as sessions
+    # the module, not the package's `session` function of the same name
+    sessions = importlib.import_module("soma_ray.display.session")
 
     sessions._current = display
     try:

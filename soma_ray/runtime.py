@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from soma_ray.native_stderr import filter_native_stderr
+
 VERBOSE_ENV = "SOMA_RAY_VERBOSE"
 # What a local Ray started by soma-ray runs with (its processes inherit them); a value the user
 # set is kept.
@@ -80,6 +82,7 @@ def ensure_ray(*, log_to_driver: bool | None = None) -> None:
     if not loud:
         quiet_console()  # Ray's loggers exist now; Ray Data and Ray Train configure theirs on import
         _RAY_LOG.open(ray_log_path())
+        filter_native_stderr()  # after ray.init: Ray's own processes keep the real stderr
 
 
 def _loopback_in_this_process(new: Mapping[str, str]) -> None:

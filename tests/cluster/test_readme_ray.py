@@ -92,7 +92,9 @@ def test_the_readme_steps_pasted_after_the_main_command(tmp_path: Path, no_sessi
     finally:
         _stop_session(shell.pid)
     assert shell.returncode == 0, output[-5000:]
-    assert "AuthenticationError" not in output and "authentication" not in output.lower(), output[-5000:]
+    # Ray's own notice that token auth is off is fine; an authentication failure is the trap
+    assert not re.search(r"AuthenticationError|authentication (failed|error|required)|unauthenticated|invalid token",
+                         output, re.IGNORECASE), output[-5000:]
     assert "succeeded" in output and "== step 7/7" in output, output[-5000:]
     assert not (home / ".ray" / "auth_token").exists()
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ LOCAL_RAY_ENV = {
     "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # binds 127.0.0.1
 }
 LOG_NAME = "soma-ray-{pid}.log"
-_QUIET_LOGGERS = ("ray", "py.warnings")  # plus every "ray.*" logger with a console handler
+_QUIET_LOGGERS = ("ray", "py.warnings", "DeepSpeed")  # plus every "ray.*" logger with a console handler
 
 
 def verbose(environ: Mapping[str, str] = os.environ) -> bool:
@@ -83,6 +84,7 @@ def ensure_ray(*, log_to_driver: bool | None = None) -> None:
         quiet_console()  # Ray's loggers exist now; Ray Data and Ray Train configure theirs on import
         _RAY_LOG.open(ray_log_path())
         filter_native_stderr()  # after ray.init: Ray's own processes keep the real stderr
+        _route_driver_errors()
 
 
 def _loopback_in_this_process(new: Mapping[str, str]) -> None:
@@ -211,6 +213,54 @@ def _quiet_ray_data() -> None:
         from ray.data import DataContext
 
         DataContext.get_current().enable_progress_bars = False
+
+
+class _LinesToLog:
+    """A text stream whose lines become log records (a library's prints and progress bars)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.logger, self.pending = logger, ""
+
+    def write(self, text: str) -> int:
+        self.pending += text.replace("\r", "\n")
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self.logger.info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+@contextmanager
+def quiet_output(name: str) -> Iterator[None]:
+    """Unless verbose, what a library prints while the block runs (DeepSpeed's checkpoint
+    conversion: prints, a tqdm bar, its logger's console handler made on import) goes to the
+    Ray log file as `ray.library.<name>` records instead of the job's console."""
+    if verbose():
+        yield
+        return
+    stream = _LinesToLog(logging.getLogger(f"ray.library.{name}"))
+    with redirect_stdout(stream), redirect_stderr(stream):
+        yield
+
+
+def _errors_to_log(data: dict[str, Any], ignore_prefix: bool) -> None:
+    """Ray's driver prints the cluster's error messages for this job ("(raylet) Task … failed …
+    will be retried") on stdout even with log_to_driver off; unless verbose they go to the log."""
+    for line in data.get("lines", []):
+        logging.getLogger("ray.errors").warning("(%s) %s", data.get("pid"), line)
+
+
+def _route_driver_errors() -> None:
+    # A private Ray name, looked up by the error listener thread on every message (Ray 2.60).
+    from ray._private import worker
+
+    worker.print_to_stdstream = _errors_to_log
 
 
 def ray_log_file() -> Path | None:

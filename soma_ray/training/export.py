@@ -23,6 +23,7 @@ from soma_models.v1.torch import Model
 from soma_ray.driver.artifacts import Artifacts
 from soma_ray.protocol.architecture import ArchitectureSettings
 from soma_ray.protocol.commitments import commitment, embedding_commitment
+from soma_ray.runtime import quiet_output
 from soma_ray.training.config import TrainConfig
 from soma_ray.training.data import heldout_samples
 from soma_ray.training.errors import ExportError
@@ -50,13 +51,14 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 def consolidated_weights(checkpoint_dir: Path, arch: ArchitectureSettings) -> bytes:
     """Canonical safetensors bytes (float32, §2.1) from a soma-ray DeepSpeed checkpoint folder."""
-    from deepspeed.utils.zero_to_fp32 import (  # type: ignore[import-untyped]
-        get_fp32_state_dict_from_zero_checkpoint,
-    )
-
     if not (checkpoint_dir / DEEPSPEED_TAG).is_dir():
         raise ExportError(f"{checkpoint_dir} holds no DeepSpeed checkpoint (no {DEEPSPEED_TAG}/ folder)")
-    state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=DEEPSPEED_TAG)
+    with quiet_output("deepspeed"):  # its import warning, prints and progress bar: to the log file
+        from deepspeed.utils.zero_to_fp32 import (  # type: ignore[import-untyped]
+            get_fp32_state_dict_from_zero_checkpoint,
+        )
+
+        state = get_fp32_state_dict_from_zero_checkpoint(str(checkpoint_dir), tag=DEEPSPEED_TAG)
     try:
         return canonical_bytes(state, arch)
     except RuntimeError as err:

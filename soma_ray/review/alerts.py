@@ -101,7 +101,7 @@ def recommend(alerts: Sequence[Alert], *, has_model: bool, share_now: Assignment
     if ("rival" in kinds or "share" in kinds) and share_now is not None and share_doubled is not None:
         out.append(f"Add stake: at {to_soma(share_doubled.stake):g} SOMA the simulator lists our model on "
                    f"{share_doubled.share:.0%} of targets (now {share_now.share:.0%}, "
-                   f"{share_now.expected_per_epoch:.1f} a epoch), or move it away from the crowded region "
+                   f"{share_now.expected_per_epoch:.1f} per epoch), or move it away from the crowded region "
                    "(retrain on other data, commit an update).")
     if "win rate" in kinds:
         out.append("Win rate is falling: rivals fill our model's targets first; score more data per epoch "

@@ -101,7 +101,7 @@ def summary_lines(review: Review) -> list[str]:
     if review.share_now is not None:
         s = review.share_now
         lines.append(f"Simulated now: our main model is listed on {s.share:.0%} of targets, "
-                     f"{s.expected_per_epoch:.1f} a epoch of {s.targets_per_epoch} ({s.draws} draws).")
+                     f"{s.expected_per_epoch:.1f} per epoch of {s.targets_per_epoch} ({s.draws} draws).")
     return lines
 
 

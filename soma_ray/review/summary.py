@@ -140,13 +140,13 @@ def simulate_lines(snapshot: Snapshot, past: Sequence[Snapshot], args: SimulateA
     lines = [
         f"candidate {candidate.model_id} with {to_soma(candidate.stake):g} SOMA at epoch {snapshot.epoch} "
         f"({a.draws} simulated targets)",
-        f"listed on {a.share:.1%} of targets: {a.expected_per_epoch:.2f} a epoch of {a.targets_per_epoch}",
+        f"listed on {a.share:.1%} of targets: {a.expected_per_epoch:.2f} per epoch of {a.targets_per_epoch}",
         f"P(win | assigned) {found.p_win.rate:.1%} ({found.p_win.source}'s record: {found.p_win.wins} of "
-        f"{found.p_win.assigned}); expected {to_soma(round(found.expected_reward)):.6f} SOMA a epoch",
+        f"{found.p_win.assigned}); expected {to_soma(round(found.expected_reward)):.6f} SOMA per epoch",
         f"guide ratio (nearby reward ÷ (models + stake)): {found.guide_ratio:.6f}",
     ]
     if rivals:
         with_them = simulator.run(candidate, rivals)
         lines.append(f"with {len(rivals)} rival(s) entering: listed on {with_them.share:.1%} "
-                     f"({with_them.expected_per_epoch:.2f} a epoch)")
+                     f"({with_them.expected_per_epoch:.2f} per epoch)")
     return lines

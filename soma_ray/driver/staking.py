@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from soma_ray.chain.errors import TransactionFailed
 from soma_ray.chain.types import ModelStatus, TxResult
@@ -59,6 +59,17 @@ def _model_of(driver: Driver, model_id: str | None) -> str:
     return chosen
 
 
+def _recorded(driver: Driver, key: str, epoch: int, payload: Any) -> StakeResult | None:
+    """Record the action before anything is sent: None to send it, else its result (recorded
+    before by an earlier call, or a dry run that sends nothing)."""
+    if not driver.state.record(key, epoch, payload):
+        return result_of(driver.state.get(key), key)
+    if driver.settings.dry_run:
+        driver.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
+        return result_of(driver.state.get(key), key)
+    return None
+
+
 async def add_stake(driver: Driver, model_id: str, amount: int, request_id: str) -> StakeResult:
     """Stake `amount` shannons into `model_id`'s pool, once per `request_id`."""
     key = f"stake:{request_id}"
@@ -74,11 +85,8 @@ async def add_stake(driver: Driver, model_id: str, amount: int, request_id: str)
     await driver.one_coin_for(amount)
     before = sorted(s.id for s in await driver.chain.staked_soma(driver.address))
     payload = StakePayload(model_id=model_id, amount=amount, before=before)
-    if not driver.state.record(key, info.epoch, payload):
-        return result_of(driver.state.get(key), key)
-    if driver.settings.dry_run:
-        driver.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
-        return result_of(driver.state.get(key), key)
+    if (known := _recorded(driver, key, info.epoch, payload)) is not None:
+        return known
 
     async def send() -> TxResult | None:
         try:
@@ -156,11 +164,8 @@ async def set_commission(driver: Driver, rate: int, model_id: str | None) -> Sta
     epoch = await driver._epoch()
     key = f"commission:{model_id}:{epoch}:{rate}"
     payload = CommissionPayload(model_id=model_id, rate=rate)
-    if not driver.state.record(key, epoch, payload):
-        return result_of(driver.state.get(key), key)
-    if driver.settings.dry_run:
-        driver.state.finish(key, ActionStatus.FAILED, error="dry-run: not sent")
-        return result_of(driver.state.get(key), key)
+    if (known := _recorded(driver, key, epoch, payload)) is not None:
+        return known
 
     async def send() -> TxResult | None:
         try:

@@ -290,8 +290,7 @@ class _Cycle:
             out = _sync(review_now(self.chain, state, address, self.config.review, review_dir(state.path)))
         finally:
             state.close()
-        self.display.note(f"epoch review: {out / 'review.html'}")
-        return out
+        return out  # its paths are printed after the ledger
 
     def train(self) -> tuple[Path, str]:
         """The exported manifest, and the step's line."""

@@ -118,7 +118,7 @@ class _DeferredFile(logging.Handler):
     """Records kept in memory until the session's log folder is known, then written to the file
     there; on a failed start they can still be shown (`replay`)."""
 
-    LIMIT = 10_000
+    LIMIT = 4_096  # records held before the log folder is known (a failed start shows them)
 
     def __init__(self) -> None:
         super().__init__()

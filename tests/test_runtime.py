@@ -84,7 +84,7 @@ def test_the_cli_flag_sets_verbose(no_verbose: None, tmp_path: Path) -> None:
 @pytest.fixture
 def loggers() -> Iterator[None]:
     """Put back the handlers and flags quiet_console changes."""
-    names = ["ray", "ray.data", "ray.train.test", "py.warnings", "soma_ray"]
+    names = ["ray", "ray.data", "ray.soma_test_child", "py.warnings", "soma_ray"]
     saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate, logging.getLogger(n).level)
              for n in names}
     yield
@@ -105,7 +105,7 @@ def test_quiet_sends_ray_chatter_and_warnings_to_the_log_not_the_console(loggers
     quiet_console(logging.StreamHandler(log))
     logging.getLogger("ray").info("Started a local Ray instance.")
     logging.getLogger("ray.data").info("Progress bars disabled.")
-    logging.getLogger("ray.train.test").info("Reporting training result 1")
+    logging.getLogger("ray.soma_test_child").info("Reporting training result 1")
     with warnings.catch_warnings():
         warnings.simplefilter("always")
         warnings.warn("torch.cuda.amp is deprecated", FutureWarning, stacklevel=1)

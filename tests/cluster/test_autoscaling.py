@@ -131,6 +131,7 @@ def test_pool_grows_to_its_max_on_new_nodes_and_idle_nodes_are_released(
     data = corpus(tmp_path, count, 2000)
     settings = ScoringSection(
         min_actors=1, max_actors=MAX_ACTORS, num_cpus_per_actor=1, resources_per_actor={"scorer": 1},
+        autoscaling=True,  # no scorer node yet: the stages wait for the autoscaler
         batch_samples=2, cache_dir=tmp_path / "cache",
     )
     assert scorer_nodes() == [], "no scorer node before there is work"

@@ -87,6 +87,9 @@ def loggers() -> Iterator[None]:
     names = ["ray", "ray.data", "ray.soma_test_child", "py.warnings", "soma_ray"]
     saved = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate, logging.getLogger(n).level)
              for n in names}
+    # An earlier quiet_console of the session left warnings captured; captured again inside the
+    # test runner's own warning recorder it would be a no-op, so start from "not captured".
+    logging.captureWarnings(False)
     yield
     logging.captureWarnings(False)
     for n, (handlers, propagate, level) in saved.items():

@@ -5,7 +5,7 @@ and the chain (`soma_ray.review.run`)."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from soma_ray.board.diff import latest_targets
@@ -14,6 +14,7 @@ from soma_ray.board.simulate import Assignments, Candidate, Simulator
 from soma_ray.board.snapshot import ModelRow, Snapshot
 from soma_ray.driver.actions import Action, ActionStatus, ClaimPayload, CreateModelPayload, Payload, SubmitPayload
 from soma_ray.driver.results import Ledger
+from soma_ray.protocol.bond import submission_bond
 from soma_ray.protocol.rewards import split_filled
 from soma_ray.review.alerts import Alert, EpochShare, Rival, recommend, rival_alerts, share_alert, win_rate_alert
 from soma_ray.review.config import ReviewSection
@@ -30,7 +31,7 @@ class Outcome:
 
     target_id: str
     epoch: int  # generation epoch (= fill epoch for a fill, §3.4)
-    reward_pool: int
+    reward_pool: int | None  # None: no snapshot saw the target (our ledger's fill only)
     winner: str | None  # winning model
     submitter: str | None
     how: str  # "we filled it", "our model won (someone else filled it)", "filled by a rival", "not filled"
@@ -69,22 +70,38 @@ def our_models(snapshot: Snapshot, address: str, actions: Sequence[Action[Payloa
     return tuple(sorted(owned | {m for m in created if m is not None}))
 
 
-def outcomes(history: Sequence[Snapshot], ours: Collection[str], address: str,
-             last: int) -> tuple[list[Outcome], list[Outcome]]:
+def our_fills(actions: Sequence[Action[Payload]]) -> dict[str, SubmitPayload]:
+    """Our submissions that landed, by target: the ledger's word, whether or not a snapshot saw
+    the target filled (a fill claimed before the next snapshot is gone from the board)."""
+    return {a.payload.target_id: a.payload for a in actions
+            if isinstance(a.payload, SubmitPayload) and a.status == ActionStatus.DONE}
+
+
+def outcomes(history: Sequence[Snapshot], ours: Collection[str], address: str, last: int,
+             fills: Mapping[str, SubmitPayload]) -> tuple[list[Outcome], list[Outcome]]:
     """Our wins (fills of ours, or our model winning) and misses (targets of finished epochs that
-    listed our models and went to a rival or to nobody), newest first."""
+    listed our models and went to a rival or to nobody), newest first. `fills` (our ledger's)
+    counts as ours even where the board only saw the target open, or never saw it."""
     wins, misses = [], []
-    for t in latest_targets(history).values():
-        we_filled = t.submitter == address
+    seen = latest_targets(history)
+    for t in seen.values():
+        we_filled = t.submitter == address or t.target_id in fills
         our_model = t.winning_model_id in ours
         listed = any(m in ours for m in t.model_ids)
-        if we_filled or our_model:
-            how = "we filled it" if we_filled else "our model won (someone else filled it)"
-            wins.append(Outcome(t.target_id, t.generation_epoch, t.reward_pool, t.winning_model_id, t.submitter, how))
+        if we_filled:
+            fill = fills.get(t.target_id)
+            winner = t.winning_model_id or (fill.model_id if fill else None)
+            wins.append(Outcome(t.target_id, t.generation_epoch, t.reward_pool, winner, address, "we filled it"))
+        elif our_model:
+            wins.append(Outcome(t.target_id, t.generation_epoch, t.reward_pool, t.winning_model_id, t.submitter,
+                                "our model won (someone else filled it)"))
         elif listed and t.generation_epoch < last:
             how = "filled by a rival" if t.filled else "not filled"
             misses.append(Outcome(t.target_id, t.generation_epoch, t.reward_pool, t.winning_model_id, t.submitter,
                                   how))
+    for target_id, fill in fills.items():
+        if target_id not in seen and fill.fill_epoch is not None:  # no snapshot ever saw it: reward unknown
+            wins.append(Outcome(target_id, fill.fill_epoch, None, fill.model_id, address, "we filled it"))
     key = (lambda o: (-o.epoch, o.target_id))
     return sorted(wins, key=key), sorted(misses, key=key)
 
@@ -93,22 +110,32 @@ def paid_by_others(history: Sequence[Snapshot], ours: Collection[str], address: 
                    actions: Sequence[Action[Payload]]) -> int:
     """What others' claims paid us (the chain pays every share whoever claims, §6): for each filled
     target seen and gone by the last snapshot that our ledger did not claim, the model owner's share
-    when our model won, the submitter's share and the bond when we filled it."""
+    when our model won, the submitter's share and the bond when we filled it. A fill of ours the
+    board saw only open counts too, once a later snapshot no longer holds it (only a claim deletes
+    a filled target); one the board never saw has no known reward and is left out."""
     if not history:
         return 0
     ours_claimed = {a.payload.target_id for a in actions
                     if isinstance(a.payload, ClaimPayload) and a.status == ActionStatus.DONE}
+    fills = our_fills(actions)
     last = history[-1]
     present = {t.target_id for t in last.targets}
     paid = 0
     for t in latest_targets(history).values():
-        if not t.filled or t.target_id in present or t.target_id in ours_claimed:
+        fill = fills.get(t.target_id)
+        filled = t.filled or (fill is not None and fill.fill_epoch is not None and fill.fill_epoch < last.epoch)
+        if not filled or t.target_id in present or t.target_id in ours_claimed:
             continue
         split = split_filled(t.reward_pool, last.params)
-        if t.winning_model_id in ours and t.winning_model_owner == address:
+        if t.filled:
+            our_model_won = t.winning_model_id in ours and t.winning_model_owner == address
+        else:  # seen open only: our fill names the winning model (§4.2)
+            our_model_won = fill is not None and fill.model_id in ours
+        if our_model_won:
             paid += split.model_owner
-        if t.submitter == address:
-            paid += split.submitter + t.bond_amount
+        if t.submitter == address or fill is not None:
+            bond = t.bond_amount if t.filled else submission_bond(fill.size if fill else 0, last.params)
+            paid += split.submitter + bond
     return paid
 
 
@@ -166,7 +193,7 @@ def build_review(history: Sequence[Snapshot], *, address: str, actions: Sequence
     snapshot = history[-1]
     actions = [a for a in actions if a.epoch <= last_epoch]
     ours = our_models(snapshot, address, actions)
-    wins, misses = outcomes(history, set(ours), address, snapshot.epoch)
+    wins, misses = outcomes(history, set(ours), address, snapshot.epoch, our_fills(actions))
     failed = tuple((a.payload.target_id, a.error or str(a.status)) for a in actions
                    if isinstance(a.payload, SubmitPayload) and a.status in (ActionStatus.FAILED,
                                                                              ActionStatus.INTERRUPTED))

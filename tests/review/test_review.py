@@ -7,9 +7,13 @@ import asyncio
 import base64
 import re
 import sqlite3
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+
+from soma_ray.board.snapshot import Snapshot, TargetRow
+from soma_ray.driver.actions import ClaimPayload, SubmitPayload
 
 from soma_ray.protocol.constants import SHANNONS_PER_SOMA
 from soma_ray.review.alerts import EpochShare, rival_alerts, share_alert, win_rate_alert
@@ -127,3 +131,41 @@ def test_files_pictures_and_a_self_contained_page(played: Played, tmp_path: Path
     assert not re.search(r"(src|href)=['\"]?(https?:|//)", page)  # nothing fetched from elsewhere
     write_review(review(played), out)  # written again: replaced whole
     assert sorted(p.name for p in out.iterdir()) == sorted([n for n, _ in PICTURES] + ["review.html", "review.md"])
+
+
+def test_our_fills_count_when_no_snapshot_saw_them_filled(played: Played) -> None:
+    """A fill claimed before the next snapshot is never seen filled on the board (the driver's
+    snapshot races the epoch's claims): the ledger's word makes it ours all the same."""
+    from dataclasses import replace
+
+    from soma_ray.review.build import build_review, paid_by_others
+
+    r = review(played)
+    actions = played.driver.state.actions()
+
+    def without(history: Sequence[Snapshot], drop: Callable[[TargetRow], bool]) -> list[Snapshot]:
+        """The history with `drop`'s rows gone, but for the last snapshot (it holds the fills not yet claimed)."""
+        return [replace(s, targets=tuple(t for t in s.targets if not drop(t))) for s in history[:-1]] + [history[-1]]
+
+    blind = without(r.history, lambda t: t.submitter == played.address)  # claimed fills: seen open at most
+    def seen(history: Sequence[Snapshot]) -> set[str]:
+        return {t.target_id for s in history for t in s.targets}
+
+    seen_open = sorted((seen(blind) - seen(blind[-1:])) & set(played.fills))  # claimed, seen open only
+    assert len(seen_open) >= 2, seen_open
+    never = without(blind, lambda t: t.target_id == seen_open[0])  # and one more never seen at all
+    unseen = set(played.fills) - seen(never)
+    assert seen_open[0] in unseen
+    got = build_review(never, address=played.address, actions=actions, ledger=r.ledger, settings=r.settings)
+    filled = {o.target_id: o for o in got.wins if o.how == "we filled it"}
+    assert set(filled) == set(played.fills)
+    rewards = {o.target_id: o.reward_pool for o in r.wins}
+    assert {t: o.reward_pool for t, o in filled.items()} == {t: None if t in unseen else rewards[t] for t in filled}
+    models = {a.payload.target_id: a.payload.model_id for a in actions if isinstance(a.payload, SubmitPayload)}
+    assert {t: (o.submitter, o.winner) for t, o in filled.items()} == {t: (played.address, models[t]) for t in filled}
+    # as if rivals had claimed our fills: the shares paid us are the same seen open or seen filled
+    unclaimed = [a for a in actions if not isinstance(a.payload, ClaimPayload)]
+    ours = set(r.ours)
+    full = paid_by_others(r.history, ours, played.address, unclaimed)
+    assert full > paid_by_others(r.history, ours, played.address, actions)
+    assert paid_by_others(blind, ours, played.address, unclaimed) == full

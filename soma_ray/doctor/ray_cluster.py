@@ -13,7 +13,8 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from soma_ray.doctor.result import Check, fail, info, ok
+from soma_ray.doctor.autoscaler import autoscaler_reach
+from soma_ray.doctor.result import Check, Level, fail, info, ok
 
 CUSTOM_HINTS = {
     "scorer": "scoring nodes (cluster/aws.yaml, gcp.yaml, kuberay: `scorer: 1` each)",
@@ -46,34 +47,58 @@ def answers(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def resource_checks(total: Mapping[str, float], wanted: Mapping[str, float], where: str) -> list[Check]:
-    """One line per resource the recipe asks for that the cluster lacks; one ok line otherwise."""
+def resource_checks(total: Mapping[str, float], wanted: Mapping[str, float], where: str,
+                    most: Mapping[str, float] | None = None) -> list[Check]:
+    """One line per resource the recipe asks for that the cluster lacks; one ok line otherwise.
+    `most` is what the cluster's autoscaler may grow to (None: no autoscaler told Ray): a resource
+    short now but within it is worth knowing, not a failure (the job waits for the nodes)."""
     have = f"{where}: {int(total.get('CPU', 0))} CPU, {int(total.get('GPU', 0))} GPU" + "".join(
         f", {name} {total[name]:g}" for name in sorted(total) if name in CUSTOM_HINTS
     )
-    short = [
-        fail("ray resources", f"the recipe asks for {name}: {amount:g} at once, the cluster has {total.get(name, 0):g}; "
-             f"add {CUSTOM_HINTS.get(name, 'nodes with it')} or lower the recipe's request")
-        for name, amount in sorted(wanted.items())
-        if total.get(name, 0.0) < amount
-    ]
-    return short or [ok("ray resources", have + (f" (enough for {_fmt(wanted)})" if wanted else ""))]
+    checks = []
+    for name, amount in sorted(wanted.items()):
+        now = total.get(name, 0.0)
+        if now >= amount:
+            continue
+        if most is not None and most.get(name, 0.0) >= amount:
+            checks.append(info("ray resources", f"the recipe asks for {name}: {amount:g} at once, the cluster has "
+                               f"{now:g} now and its autoscaler may add up to {most[name]:g}: the job waits for "
+                               "those nodes to start"))
+            continue
+        largest = "" if most is None else f" (its autoscaler's node types reach {most.get(name, 0.0):g})"
+        checks.append(fail("ray resources", f"the recipe asks for {name}: {amount:g} at once, the cluster has "
+                           f"{now:g}{largest}; add {CUSTOM_HINTS.get(name, 'nodes with it')} or lower the recipe's "
+                           "request"))
+    if any(c.level is Level.FAIL for c in checks):
+        return checks
+    return [ok("ray resources", have + (f" (enough for {_fmt(wanted)}" + (" once scaled up)" if checks else ")")
+                                        if wanted else "")), *checks]
 
 
 def _fmt(resources: Mapping[str, float]) -> str:
     return ", ".join(f"{k}: {v:g}" for k, v in sorted(resources.items()))
 
 
-def _totals() -> dict[str, float]:
+def _totals() -> tuple[dict[str, float], dict[str, float] | None]:
+    """The cluster's resources now, and the most an autoscaler reported to Ray it may grow them to
+    (None when none did: Ray Train reads the same report before it starts a worker group; a
+    private Ray 2.x name, so any failure means "not reported")."""
     import ray
 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    return {k: float(v) for k, v in resources.items()}
+    try:
+        from ray._private.state import state
+
+        most = state.get_max_resources_from_cluster_config()
+    except Exception:  # noqa: BLE001 - a Ray without it
+        most = None
+    return {k: float(v) for k, v in resources.items()}, (
+        None if not most else {k: float(v) for k, v in most.items()})
 
 
-def cluster_resources(address: str) -> dict[str, float]:
-    """The cluster's total resources. Joins it as a driver only for this (or uses the Ray this
-    process already joined) and leaves again."""
+def cluster_resources(address: str) -> tuple[dict[str, float], dict[str, float] | None]:
+    """The cluster's total resources, and the most it may grow to if an autoscaler told Ray. Joins
+    it as a driver only for this (or uses the Ray this process already joined) and leaves again."""
     import ray
 
     if ray.is_initialized():
@@ -85,6 +110,13 @@ def cluster_resources(address: str) -> dict[str, float]:
         ray.shutdown()
 
 
+def _reach(reported: dict[str, float] | None, environ: Mapping[str, str]) -> dict[str, float] | None:
+    """What the autoscaler told Ray, else what the head's cluster config says."""
+    if reported is not None:
+        return reported
+    return autoscaler_reach(Path(environ.get("HOME") or Path.home()))
+
+
 def ray_checks(wanted: Mapping[str, float], *, needed: bool, environ: Mapping[str, str] = os.environ) -> list[Check]:
     if not needed:
         return [info("ray", "not used by this recipe")]
@@ -93,7 +125,8 @@ def ray_checks(wanted: Mapping[str, float], *, needed: bool, environ: Mapping[st
     except ImportError:
         return [fail("ray", "ray is not installed; run `pip install -e .`")]
     if ray.is_initialized():
-        return resource_checks(cluster_resources("auto"), wanted, "the Ray this process joined")
+        total, most = cluster_resources("auto")
+        return resource_checks(total, wanted, "the Ray this process joined", _reach(most, environ))
     address, source = recorded_address(environ)
     if address is None:
         local_cpus = os.cpu_count() or 1
@@ -107,8 +140,8 @@ def ray_checks(wanted: Mapping[str, float], *, needed: bool, environ: Mapping[st
         return [fail("ray", f"the Ray cluster at {address} (from {source}) does not answer; "
                      "start it with `ray start --head`, or unset RAY_ADDRESS / run `ray stop` to use a local Ray")]
     try:
-        total = cluster_resources(address)
+        total, most = cluster_resources(address)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds when it cannot join
         return [fail("ray", f"cannot join the Ray cluster at {address} (from {source}): "
                      f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; check that it runs this Ray version")]
-    return resource_checks(total, wanted, f"cluster at {address}")
+    return resource_checks(total, wanted, f"cluster at {address}", _reach(most, environ))

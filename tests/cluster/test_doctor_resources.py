@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from soma_ray.doctor.ray_cluster import ray_checks
 from soma_ray.doctor.result import Level
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -28,3 +31,18 @@ def test_the_joined_cluster_is_read_for_custom_resources(ray_with_a_scorer: None
     assert [c.level for c in short] == [Level.FAIL, Level.FAIL]
     assert "scorer: 2 at once, the cluster has 1" in short[0].message
     assert "trainer: 1 at once, the cluster has 0" in short[1].message
+
+
+def test_on_the_head_of_an_autoscaling_cluster_nodes_still_to_come_are_no_failure(
+        ray_with_a_scorer: None, tmp_path: Path) -> None:
+    """As on the head of `ray up` with cluster/aws.yaml: the trainers are not up yet, the autoscaler may start them."""
+    from soma_ray.doctor.autoscaler import BOOTSTRAP_CONFIG
+
+    wanted = {"scorer": 2.0, "trainer": 8.0}
+    assert [c.level for c in ray_checks(wanted, needed=True, environ={"HOME": str(tmp_path)})] == [Level.FAIL] * 2
+    (tmp_path / BOOTSTRAP_CONFIG).write_text((REPO / "cluster" / "aws.yaml").read_text())
+    head = ray_checks(wanted, needed=True, environ={"HOME": str(tmp_path)})
+    assert [c.level for c in head] == [Level.OK, Level.INFO, Level.INFO], head
+    assert "trainer: 8 at once, the cluster has 0 now and its autoscaler may add up to 32" in head[2].message
+    beyond = ray_checks({"trainer": 40.0}, needed=True, environ={"HOME": str(tmp_path)})
+    assert [c.level for c in beyond] == [Level.FAIL] and "node types reach 32" in beyond[0].message

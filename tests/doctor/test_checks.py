@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import SecretStr
 from soma_sdk import Keypair
 
@@ -14,6 +15,7 @@ from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.chain.served import LocalnetServer, LocalnetSettings
 from soma_ray.chain.wallet import key_format, keypair_from_secret
 from soma_ray.config import load_job_config
+from soma_ray.doctor.autoscaler import BOOTSTRAP_CONFIG, autoscaler_reach, reach_of_cluster_config
 from soma_ray.doctor.chain import chain_checks
 from soma_ray.doctor.disk import disk_check
 from soma_ray.doctor.env_file import env_checks
@@ -49,6 +51,40 @@ def test_resources_the_cluster_lacks_fail_by_name() -> None:
     assert "trainer: 1 at once, the cluster has 0" in trainer[0].message
     enough = resource_checks(total, {"GPU": 1.0, "scorer": 1.0}, "cluster")
     assert enough[0].level is Level.OK and "scorer 1" in enough[0].message
+
+
+def test_an_autoscaling_cluster_short_now_waits_unless_its_node_types_fall_short() -> None:
+    """A fresh cluster from cluster/aws.yaml has no scorer or trainer node until a job asks (their
+    min_workers is 0): within the autoscaler's reach that is worth knowing, not a failure."""
+    now = {"CPU": 8.0}
+    most = {"CPU": 520.0, "GPU": 32.0, "scorer": 16.0, "trainer": 16.0}
+    grows = resource_checks(now, {"GPU": 4.0, "scorer": 4.0}, "cluster", most)
+    assert [c.level for c in grows] == [Level.OK, Level.INFO, Level.INFO], grows
+    assert "once scaled up" in grows[0].message
+    assert "scorer: 4 at once, the cluster has 0 now and its autoscaler may add up to 16" in grows[2].message
+    beyond = resource_checks(now, {"GPU": 4.0, "trainer": 24.0}, "cluster", most)
+    assert [c.level for c in beyond] == [Level.INFO, Level.FAIL], beyond  # the GPUs will come; the trainers won't
+    assert "trainer: 24 at once, the cluster has 0 (its autoscaler's node types reach 16)" in beyond[1].message
+    assert [c.level for c in resource_checks(now, {"scorer": 1.0}, "cluster", None)] == [Level.FAIL]
+
+
+def test_the_reach_of_our_cluster_configs_as_the_head_node_holds_them(tmp_path: Path) -> None:
+    """`ray up` leaves the cluster config on the head as ~/ray_bootstrap_config.yaml."""
+    assert autoscaler_reach(tmp_path) is None  # not a head node of `ray up`
+    (tmp_path / BOOTSTRAP_CONFIG).write_text((REPO / "cluster" / "aws.yaml").read_text())
+    aws = autoscaler_reach(tmp_path)
+    assert aws is not None
+    assert (aws["scorer"], aws["trainer"], aws["GPU"]) == (32.0, 32.0, 64.0)  # 2 × 16 scorers, 2 × 2 × 8 trainers
+    assert aws["CPU"] == 8 + 2 * 16 * 8 + 2 * 2 * 192  # the head once, each worker type × its max_workers
+    (tmp_path / BOOTSTRAP_CONFIG).write_text("available_node_types: [\n")
+    assert autoscaler_reach(tmp_path) is None  # unreadable: nothing known, as without one
+    gcp = reach_of_cluster_config(yaml.safe_load((REPO / "cluster" / "gcp.yaml").read_text()))
+    env = {n: "x" for n in ("SOMA_SECRET_KEY", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")}
+    for recipe in ("submit-testnet.yaml", "train-v1.yaml"):  # a fresh cluster (only its head) runs both, once grown
+        wanted = needs_of(load_job_config(REPO / "configs" / recipe, env=env)).ray_resources
+        for reach in (aws, gcp):
+            checks = resource_checks({"CPU": 8.0}, wanted, "cluster", reach)
+            assert checks[0].level is Level.OK and all(c.level is not Level.FAIL for c in checks), (recipe, checks)
 
 
 def test_no_cluster_is_information_unless_the_recipe_needs_custom_resources(tmp_path: Path) -> None:

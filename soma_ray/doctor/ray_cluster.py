@@ -13,7 +13,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from soma_ray.doctor.autoscaler import autoscaler_reach
+from soma_ray.cluster_reach import autoscaler_reach
 from soma_ray.doctor.result import Check, Level, fail, info, ok
 
 CUSTOM_HINTS = {
@@ -79,42 +79,26 @@ def _fmt(resources: Mapping[str, float]) -> str:
     return ", ".join(f"{k}: {v:g}" for k, v in sorted(resources.items()))
 
 
-def _totals() -> tuple[dict[str, float], dict[str, float] | None]:
-    """The cluster's resources now, and the most an autoscaler reported to Ray it may grow them to
-    (None when none did: Ray Train reads the same report before it starts a worker group; a
-    private Ray 2.x name, so any failure means "not reported")."""
+def _totals(home: Path) -> tuple[dict[str, float], dict[str, float] | None]:
+    """The cluster's resources now, and the most its autoscaler may grow them to (None: unknown)."""
     import ray
 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
-    try:
-        from ray._private.state import state
-
-        most = state.get_max_resources_from_cluster_config()
-    except Exception:  # noqa: BLE001 - a Ray without it
-        most = None
-    return {k: float(v) for k, v in resources.items()}, (
-        None if not most else {k: float(v) for k, v in most.items()})
+    return {k: float(v) for k, v in resources.items()}, autoscaler_reach(home)
 
 
-def cluster_resources(address: str) -> tuple[dict[str, float], dict[str, float] | None]:
-    """The cluster's total resources, and the most it may grow to if an autoscaler told Ray. Joins
-    it as a driver only for this (or uses the Ray this process already joined) and leaves again."""
+def cluster_resources(address: str, home: Path) -> tuple[dict[str, float], dict[str, float] | None]:
+    """The cluster's total resources, and the most it may grow to. Joins it as a driver only for
+    this (or uses the Ray this process already joined) and leaves again."""
     import ray
 
     if ray.is_initialized():
-        return _totals()
+        return _totals(home)
     ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
     try:
-        return _totals()
+        return _totals(home)
     finally:
         ray.shutdown()
-
-
-def _reach(reported: dict[str, float] | None, environ: Mapping[str, str]) -> dict[str, float] | None:
-    """What the autoscaler told Ray, else what the head's cluster config says."""
-    if reported is not None:
-        return reported
-    return autoscaler_reach(Path(environ.get("HOME") or Path.home()))
 
 
 def ray_checks(wanted: Mapping[str, float], *, needed: bool, environ: Mapping[str, str] = os.environ) -> list[Check]:
@@ -124,9 +108,10 @@ def ray_checks(wanted: Mapping[str, float], *, needed: bool, environ: Mapping[st
         import ray
     except ImportError:
         return [fail("ray", "ray is not installed; run `pip install -e .`")]
+    home = Path(environ.get("HOME") or Path.home())  # where `ray up` leaves the cluster config on the head
     if ray.is_initialized():
-        total, most = cluster_resources("auto")
-        return resource_checks(total, wanted, "the Ray this process joined", _reach(most, environ))
+        total, most = cluster_resources("auto", home)
+        return resource_checks(total, wanted, "the Ray this process joined", most)
     address, source = recorded_address(environ)
     if address is None:
         local_cpus = os.cpu_count() or 1
@@ -140,8 +125,8 @@ def ray_checks(wanted: Mapping[str, float], *, needed: bool, environ: Mapping[st
         return [fail("ray", f"the Ray cluster at {address} (from {source}) does not answer; "
                      "start it with `ray start --head`, or unset RAY_ADDRESS / run `ray stop` to use a local Ray")]
     try:
-        total, most = cluster_resources(address)
+        total, most = cluster_resources(address, home)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds when it cannot join
         return [fail("ray", f"cannot join the Ray cluster at {address} (from {source}): "
                      f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; check that it runs this Ray version")]
-    return resource_checks(total, wanted, f"cluster at {address}", _reach(most, environ))
+    return resource_checks(total, wanted, f"cluster at {address}", most)

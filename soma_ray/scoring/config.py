@@ -34,7 +34,8 @@ class ScoringSection(BaseModel):
     autoscaling: bool = Field(
         default=False,
         description="the cluster adds nodes on demand: stages that do not fit it now wait for nodes instead of "
-                    "stopping the job with an error",
+                    "stopping the job with an error (only where no autoscaler's cluster config is found: on the head "
+                    "of `ray up`, its node types' max_workers decide)",
     )
     device_memory_gb: float | None = Field(
         default=None, gt=0.0,

@@ -29,6 +29,7 @@ from ray.data.block import BlockMetadata
 from soma_models.v1.torch import ModelConfig
 
 from soma_ray.chain.types import Manifest, Target
+from soma_ray.cluster_reach import autoscaler_reach
 from soma_ray.data.config import DataConfig
 from soma_ray.data.sources import build_source
 from soma_ray.scoring.config import ScoringSection
@@ -38,11 +39,10 @@ from soma_ray.scoring.shards import (
     GIB,
     Shard,
     device_memory_bytes,
-    fit_error,
     plan_shards,
     resident_models,
     stage_demand,
-    unmet_demand,
+    wait_for_nodes,
 )
 from soma_ray.scoring.sigreg import NoiseBank
 from soma_ray.scoring.store import ModelStore, expected_tensors, max_weights_bytes
@@ -218,18 +218,16 @@ def shards_for(plan: ScoringPlan, settings: ScoringSection) -> list[Shard]:
 
 
 def check_cluster_fits(stages: int, settings: ScoringSection) -> None:
-    """Fail in one line, before any actor starts, when the stages cannot all run on this cluster:
-    Ray Data would otherwise wait forever for actors that never get resources. An autoscaling
-    cluster (`scoring.autoscaling`) may still add the nodes, so there it is only logged."""
+    """Fail in one line, before any actor starts, when the stages can never all run on this
+    cluster (Ray Data would otherwise wait forever for actors that never get resources); log when
+    they wait for an autoscaler's nodes (`shards.wait_for_nodes`)."""
     demand = stage_demand(stages, settings.min_actors, settings.num_cpus_per_actor, settings.num_gpus_per_actor,
                           settings.resources_per_actor, READ_TASK_CPUS)
-    unmet = unmet_demand(demand, ray.cluster_resources())  # type: ignore[no-untyped-call]
-    if not unmet:
-        return
-    error = fit_error(stages, settings.min_actors, unmet)
-    if not settings.autoscaling:
-        raise error
-    log.info("waiting for the autoscaler: %s", error)
+    now = ray.cluster_resources()  # type: ignore[no-untyped-call]
+    waiting = wait_for_nodes(stages, settings.min_actors, demand, now, autoscaler_reach(),
+                             autoscaling=settings.autoscaling)
+    if waiting:
+        log.info("%s", waiting)
 
 
 def _unscored(dim: int) -> Any:

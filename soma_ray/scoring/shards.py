@@ -114,11 +114,34 @@ def unmet_demand(demand: Mapping[str, float], cluster: Mapping[str, float]) -> d
             if need > float(cluster.get(name, 0.0)) + slack}
 
 
-def fit_error(stages: int, min_actors: int, unmet: Mapping[str, tuple[float, float]]) -> ShardError:
-    """One line: what the stages need, what the cluster has, and the fixes."""
-    short = ", ".join(f"{need:g} {name} (the cluster has {have:g})" for name, (need, have) in sorted(unmet.items()))
+def fit_error(stages: int, min_actors: int, unmet: Mapping[str, tuple[float, float]], *,
+              grown: bool = False) -> ShardError:
+    """One line: what the stages need, what the cluster has (or, `grown`, the most its autoscaler
+    can start), and the fixes."""
+    has = "the cluster's node types reach" if grown else "the cluster has"
+    short = ", ".join(f"{need:g} {name} ({has} {have:g})" for name, (need, have) in sorted(unmet.items()))
     return ShardError(
         f"scoring needs {stages} stage(s) × {min_actors} actor(s) running at once: {short}; lower "
         "scoring.min_actors or scoring.num_cpus_per_actor / num_gpus_per_actor, raise scoring.models_per_actor "
-        "(fewer stages), add nodes, or set scoring.autoscaling: true if the cluster adds nodes on demand"
+        "(fewer stages), " + ("raise max_workers in the cluster config" if grown else
+                              "add nodes, or set scoring.autoscaling: true if the cluster adds nodes on demand")
     )
+
+
+def wait_for_nodes(stages: int, min_actors: int, demand: Mapping[str, float], now: Mapping[str, float],
+                   reach: Mapping[str, float] | None, *, autoscaling: bool) -> str | None:
+    """None when the stages fit the cluster now; a line to log when they wait for nodes an
+    autoscaler will start; else the `fit_error` raised. `reach` is the most the cluster's autoscaler
+    may grow it to (its node types × max_workers): known, it decides; unknown (None), the recipe's
+    `scoring.autoscaling` says whether nodes will come."""
+    unmet = unmet_demand(demand, now)
+    if not unmet:
+        return None
+    if reach is not None:
+        beyond = unmet_demand(demand, reach)
+        if beyond:
+            raise fit_error(stages, min_actors, beyond, grown=True)
+        return f"waiting for the autoscaler's nodes (its node types can start them): {fit_error(stages, min_actors, unmet)}"
+    if not autoscaling:
+        raise fit_error(stages, min_actors, unmet)
+    return f"waiting for the autoscaler: {fit_error(stages, min_actors, unmet)}"

@@ -36,7 +36,7 @@ def test_the_joined_cluster_is_read_for_custom_resources(ray_with_a_scorer: None
 def test_on_the_head_of_an_autoscaling_cluster_nodes_still_to_come_are_no_failure(
         ray_with_a_scorer: None, tmp_path: Path) -> None:
     """As on the head of `ray up` with cluster/aws.yaml: the trainers are not up yet, the autoscaler may start them."""
-    from soma_ray.doctor.autoscaler import BOOTSTRAP_CONFIG
+    from soma_ray.cluster_reach import BOOTSTRAP_CONFIG
 
     wanted = {"scorer": 2.0, "trainer": 8.0}
     assert [c.level for c in ray_checks(wanted, needed=True, environ={"HOME": str(tmp_path)})] == [Level.FAIL] * 2

@@ -14,8 +14,8 @@ from soma_sdk import Keypair
 from soma_ray.chain.config import ChainConfig, WalletConfig
 from soma_ray.chain.served import LocalnetServer, LocalnetSettings
 from soma_ray.chain.wallet import key_format, keypair_from_secret
+from soma_ray.cluster_reach import BOOTSTRAP_CONFIG, bootstrap_reach, reach_of_cluster_config
 from soma_ray.config import load_job_config
-from soma_ray.doctor.autoscaler import BOOTSTRAP_CONFIG, autoscaler_reach, reach_of_cluster_config
 from soma_ray.doctor.chain import chain_checks
 from soma_ray.doctor.disk import disk_check
 from soma_ray.doctor.env_file import env_checks
@@ -70,14 +70,14 @@ def test_an_autoscaling_cluster_short_now_waits_unless_its_node_types_fall_short
 
 def test_the_reach_of_our_cluster_configs_as_the_head_node_holds_them(tmp_path: Path) -> None:
     """`ray up` leaves the cluster config on the head as ~/ray_bootstrap_config.yaml."""
-    assert autoscaler_reach(tmp_path) is None  # not a head node of `ray up`
+    assert bootstrap_reach(tmp_path) is None  # not a head node of `ray up`
     (tmp_path / BOOTSTRAP_CONFIG).write_text((REPO / "cluster" / "aws.yaml").read_text())
-    aws = autoscaler_reach(tmp_path)
+    aws = bootstrap_reach(tmp_path)
     assert aws is not None
     assert (aws["scorer"], aws["trainer"], aws["GPU"]) == (32.0, 32.0, 64.0)  # 2 × 16 scorers, 2 × 2 × 8 trainers
     assert aws["CPU"] == 8 + 2 * 16 * 8 + 2 * 2 * 192  # the head once, each worker type × its max_workers
     (tmp_path / BOOTSTRAP_CONFIG).write_text("available_node_types: [\n")
-    assert autoscaler_reach(tmp_path) is None  # unreadable: nothing known, as without one
+    assert bootstrap_reach(tmp_path) is None  # unreadable: nothing known, as without one
     gcp = reach_of_cluster_config(yaml.safe_load((REPO / "cluster" / "gcp.yaml").read_text()))
     env = {n: "x" for n in ("SOMA_SECRET_KEY", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY")}
     for recipe in ("submit-testnet.yaml", "train-v1.yaml"):  # a fresh cluster (only its head) runs both, once grown

@@ -14,7 +14,6 @@ import pytest
 
 from soma_ray.board.snapshot import Snapshot, TargetRow
 from soma_ray.driver.actions import ClaimPayload, SubmitPayload
-
 from soma_ray.protocol.constants import SHANNONS_PER_SOMA
 from soma_ray.review.alerts import EpochShare, rival_alerts, share_alert, win_rate_alert
 from soma_ray.review.build import Review

@@ -28,6 +28,7 @@ from soma_ray.scoring.shards import (
     resident_models,
     stage_demand,
     unmet_demand,
+    wait_for_nodes,
 )
 from soma_ray.scoring.store import ModelStore, expected_tensors, max_weights_bytes
 from soma_ray.storage import BlobHTTPServer
@@ -245,6 +246,26 @@ def test_a_pool_that_cannot_fit_is_one_line_naming_the_fixes() -> None:
     assert "4 stage(s) × 1 actor(s)" in text and "4.25 CPU (the cluster has 2)" in text
     for fix in ("scoring.min_actors", "scoring.num_cpus_per_actor", "scoring.models_per_actor", "scoring.autoscaling"):
         assert fix in text
+
+
+def test_a_pool_short_now_waits_only_for_nodes_an_autoscaler_can_start() -> None:
+    """A fresh cluster/aws.yaml cluster has only its head: 8 CPU, no scorer. Its node types reach 32
+    scorers; the pool waits for them, whatever scoring.autoscaling says, and stops at once when it
+    needs more than they can ever give."""
+    head = {"CPU": 8.0}
+    reach = {"CPU": 8.0 + 32 * 8 + 4 * 192, "GPU": 64.0, "scorer": 32.0, "trainer": 32.0}
+    demand = stage_demand(4, 2, 1.0, 1.0, {"scorer": 1.0}, 0.25)  # 8 actors
+    assert wait_for_nodes(4, 2, demand, {**reach}, None, autoscaling=False) is None  # fits now
+    for autoscaling in (False, True):
+        line = wait_for_nodes(4, 2, demand, head, reach, autoscaling=autoscaling)
+        assert line is not None and "waiting for the autoscaler's nodes" in line and "8 scorer (the cluster has 0)" in line
+    with pytest.raises(ShardError, match=r"40 scorer \(the cluster's node types reach 32\).*raise max_workers"):
+        wait_for_nodes(20, 2, stage_demand(20, 2, 1.0, 1.0, {"scorer": 1.0}, 0.25), head, reach, autoscaling=True)
+    # no autoscaler known (not the head of `ray up`): the recipe's word
+    with pytest.raises(ShardError, match="set scoring.autoscaling: true"):
+        wait_for_nodes(4, 2, demand, head, None, autoscaling=False)
+    line = wait_for_nodes(4, 2, demand, head, None, autoscaling=True)
+    assert line is not None and line.startswith("waiting for the autoscaler: ")
 
 
 def test_resident_models_is_the_whole_shard_unless_capped() -> None:

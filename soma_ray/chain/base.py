@@ -21,8 +21,12 @@ from soma_ray.chain.types import (
     TargetStatus,
     TxResult,
 )
+from soma_ray.protocol.architecture import v1_architecture
 
 MAX_PAGE = 1000  # the RPC's page-size cap (§3.4)
+# The most `fetch_model` reads when its caller gives no bound: a manifest's size is a stranger's
+# word, so twice a full V1 model's float32 weights (§1.4), not whatever it claims.
+DEFAULT_MAX_MODEL_BYTES = 2 * v1_architecture().approx_weights_bytes()
 
 
 class Chain(abc.ABC):
@@ -78,11 +82,14 @@ class Chain(abc.ABC):
     async def coins(self, address: str) -> list[Coin]: ...
 
     @abc.abstractmethod
-    async def fetch_model(self, model_id: str) -> bytes:
-        """The model's *encrypted* weights (decrypt with its revealed key)."""
+    async def fetch_model(self, model_id: str, *, max_bytes: int | None = None) -> bytes:
+        """The model's *encrypted* weights (decrypt with its revealed key): http(s) only, at most
+        the manifest's size and `max_bytes` (default `DEFAULT_MAX_MODEL_BYTES`), checked against
+        the manifest's checksum."""
 
     @abc.abstractmethod
-    async def fetch_submission_data(self, target_id: str) -> bytes: ...
+    async def fetch_submission_data(self, target_id: str) -> bytes:
+        """A filled target's data: http(s) only, at most `max_submission_data_size` (§4.2)."""
 
     # -- transactions ----------------------------------------------------------------------
     @abc.abstractmethod

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from soma_sdk import Keypair, SomaClient
 
-from soma_ray.chain.base import MAX_PAGE, Chain
+from soma_ray.chain.base import DEFAULT_MAX_MODEL_BYTES, MAX_PAGE, Chain
 from soma_ray.chain.errors import ChainError, ChainUnavailable, NotSupported, ObjectNotFound
 from soma_ray.chain.sdk.convert import (
     _get,
@@ -47,7 +47,11 @@ from soma_ray.chain.types import (
     TargetStatus,
     TxResult,
 )
-from soma_ray.protocol.commitments import canonical_address
+from soma_ray.protocol.commitments import canonical_address, commitment
+from soma_ray.protocol.constants import ProtocolParams
+from soma_ray.storage import StorageError, fetch_url
+from soma_ray.storage.errors import redact_url
+from soma_ray.storage.fetcher import CHAIN_POLICY, RefusedURLError, TooLargeError, UnsupportedURLError
 
 if TYPE_CHECKING:  # shapes from the SDK's .pyi; not importable at runtime (SimpleNamespace there)
     from soma_sdk import ListTargetsResponse as SdkTargetPage
@@ -366,13 +370,38 @@ class SdkChain(Chain):
         pools = staking_pool_models(await self._call(self.client.get_latest_system_state))
         return [staked_from_sdk_object(obj, owner, pools) for obj in objects]
 
-    async def fetch_model(self, model_id: str) -> bytes:
-        where = f"the weights URL of model {model_id} or the proxy at {self.endpoints.rpc_url}"
-        return bytes(await self._call(lambda: self.client.fetch_model(model_id), where))
+    # The SDK's own fetch_model / fetch_submission_data read whatever a manifest's URL serves, of
+    # any size, into memory: the URLs and sizes are strangers' (§13), so these fetch with our
+    # bounded fetcher instead: http(s) only, no cloud metadata hosts, a byte cap, the checksum.
+    async def fetch_model(self, model_id: str, *, max_bytes: int | None = None) -> bytes:
+        (manifest,) = await self._manifests([model_id])
+        bound = min(manifest.size, DEFAULT_MAX_MODEL_BYTES if max_bytes is None else max_bytes)
+        data = await self._fetch(manifest.url, bound, f"/model/{model_id}")
+        if commitment(data) != manifest.checksum:
+            raise ChainError(f"the weights of model {model_id} from {redact_url(manifest.url)} do not match their "
+                             "on-chain checksum; the model's owner serves other bytes than committed")
+        return data
 
     async def fetch_submission_data(self, target_id: str) -> bytes:
-        where = f"the data URL of target {target_id} or the proxy at {self.endpoints.rpc_url}"
-        return bytes(await self._call(lambda: self.client.fetch_submission_data(target_id), where))
+        target = await self.get_target(target_id)
+        if not target.data_url:
+            raise ObjectNotFound(f"target {target_id} has no submitted data")
+        return await self._fetch(target.data_url, ProtocolParams.max_submission_data_size, f"/data/{target_id}")
+
+    async def _fetch(self, url: str, max_bytes: int, proxy_path: str) -> bytes:
+        """`url` as the chain names it; when it cannot be reached, the RPC's own HTTP copy (the
+        SDK's fallback, §13: the user's endpoint, same bound). A refused or oversized URL is final."""
+        try:
+            return await asyncio.to_thread(fetch_url, url, max_bytes=max_bytes, policy=CHAIN_POLICY)
+        except (UnsupportedURLError, RefusedURLError, TooLargeError):
+            raise
+        except StorageError as direct:
+            proxy = self.endpoints.rpc_url.rstrip("/") + proxy_path
+            try:
+                return await asyncio.to_thread(fetch_url, proxy, max_bytes=max_bytes, policy=CHAIN_POLICY)
+            except StorageError as err:
+                raise ChainUnavailable(f"cannot download {redact_url(url)} ({direct}) nor its copy at {proxy} "
+                                       f"({err}); retry later or ask the model's owner to fix the URL") from err
 
     # -- transactions ----------------------------------------------------------------------
     async def faucet(self, address: str) -> list[Coin]:

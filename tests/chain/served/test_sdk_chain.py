@@ -154,12 +154,14 @@ async def test_sdk_chain_full_cycle_on_the_served_network(localnet: LocalnetServ
 
     target = (await sdk.all_targets(TargetStatus.OPEN))[0]
     data = b"cycle data" * 400  # a bond (returned as its own coin) that can pay later fees
+    (sim.settings.blob_dir / "d.bin").write_bytes(data)  # served by the network's blob server
     tx = await sdk.submit_data(
-        kp, target.id, data=data, data_url="https://example.com/d.bin", model_id=target.model_ids[0],
+        kp, target.id, data=data, data_url=f"{sim.settings.blob_url}/d.bin", model_id=target.model_ids[0],
         embedding=target.embedding, distance_score=0.0, loss_score=[1.0],
     )
     assert tx.ok and tx.fee == fee_of(tx.digest)
     assert (await sdk.get_target(target.id)).status is TargetStatus.FILLED
+    assert await sdk.fetch_submission_data(target.id) == data == await sim.fetch_submission_data(target.id)
     await sdk.advance_epoch()
     await sdk.advance_epoch()
     before = await sim.balance(me)
@@ -178,3 +180,46 @@ async def test_sdk_chain_full_cycle_on_the_served_network(localnet: LocalnetServ
     assert (await sdk.get_model(model_id)).status is ModelStatus.INACTIVE
     assert (await sim.get_model(model_id)).stake >= stake
     assert await sdk.balance(me) == await sim.balance(me)
+
+
+async def test_sdk_chain_fetches_a_strangers_weights_bounded(localnet: LocalnetServer, sdk: SdkChain) -> None:
+    """A manifest's URL, size and checksum are its owner's word (§13), and the SDK's own fetch_model
+    reads any URL whole: ours reads http(s) only, at most the manifest's size and the caller's bound,
+    and checks the checksum."""
+    import json
+    import sqlite3
+
+    from soma_ray.storage.fetcher import TooLargeError, UnsupportedURLError
+    from tests.cluster.kit import free_port
+
+    sim = localnet.sim
+    assert isinstance(sim, SimChain)
+    first, second = [m.model_id for m in (await sim.active_models())[:2]]
+    (own,), (other,) = await sim.model_manifests([first]), await sim.model_manifests([second])
+    honest = await sim.fetch_model(first)
+    assert await sdk.fetch_model(first) == honest and len(honest) == own.size
+    with pytest.raises(TooLargeError):
+        await sdk.fetch_model(first, max_bytes=own.size - 1)  # the caller's bound
+
+    def claim(**fields: object) -> None:
+        """The model's owner committed another manifest."""
+        with sqlite3.connect(sim.settings.path / "sim.db") as conn:
+            (text,) = conn.execute("SELECT commitments FROM models WHERE id = ?", (first,)).fetchone()
+            conn.execute("UPDATE models SET commitments = ? WHERE id = ?",
+                         (json.dumps({**json.loads(text), **fields}, sort_keys=True), first))
+
+    claim(size=own.size - 1)  # serves more than it says
+    with pytest.raises(TooLargeError):
+        await sdk.fetch_model(first)
+    claim(url=other.url, size=other.size)  # serves other bytes than it committed
+    with pytest.raises(errors.ChainError, match="do not match their on-chain checksum"):
+        await sdk.fetch_model(first)
+    claim(url="file:///etc/hostname", size=own.size)  # names a local file
+    with pytest.raises(UnsupportedURLError):
+        await sdk.fetch_model(first)
+    gone = f"http://127.0.0.1:{free_port()}/weights"
+    claim(url=gone)  # nothing answers there, nor at the RPC's copy
+    with pytest.raises(errors.ChainUnavailable, match=f"cannot download {gone} .* nor its copy at"):
+        await sdk.fetch_model(first)
+    claim(url=own.url, size=own.size)
+    assert await sdk.fetch_model(first) == honest

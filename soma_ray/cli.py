@@ -69,6 +69,20 @@ class GlobalOptionsGroup(TyperGroup):
         }
         return super().parse_args(ctx, hoist_options(list(args), takes_value))
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """Each command's --help also names the global options it takes (they are the root's)."""
+        command = super().get_command(ctx, cmd_name)
+        for each in (command, *getattr(command, "commands", {}).values()):  # a group's commands too
+            if each is not None and not getattr(each, "epilog", None):
+                each.epilog = GLOBAL_OPTIONS_HELP
+        return command
+
+
+GLOBAL_OPTIONS_HELP = (
+    "Global options, before or after the command: --config/-c <recipe.yaml>, --chain sim|testnet|localnet|<rpc url>, "
+    "--set a.b=value (repeatable), --verbose. See `soma-ray --help`."
+)
+
 
 app = typer.Typer(
     help="Take part in the SOMA network on Ray.", no_args_is_help=True, add_completion=False,

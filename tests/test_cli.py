@@ -117,6 +117,32 @@ def test_global_options_work_after_the_subcommand_of_every_group(tmp_path: Path)
     assert "nope.yaml: file not found" in missing.stderr
 
 
+def test_every_commands_help_names_the_global_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """They are parsed wherever they are written, so each command's --help says they exist."""
+    import typer
+    from typer.testing import CliRunner
+
+    from soma_ray.cli import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    root = typer.main.get_command(app)
+
+    def paths(group: typer.core.TyperGroup, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((*prefix, name))
+            if isinstance(command, typer.core.TyperGroup):
+                found += paths(command, (*prefix, name))
+        return found
+
+    every = paths(root)  # type: ignore[arg-type]
+    assert ("stake", "add") in every and ("status",) in every
+    for path in every:
+        shown = CliRunner().invoke(app, [*path, "--help"])
+        assert shown.exit_code == 0, (path, shown.output)
+        assert all(option in shown.output for option in ("--config", "--chain", "--set", "--verbose")), (path, shown.output)
+
+
 def test_hoisting_moves_only_global_options_and_stops_at_double_dash() -> None:
     from soma_ray.cli import hoist_options
 

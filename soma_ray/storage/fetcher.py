@@ -548,9 +548,61 @@ class _PolicyRedirects(urllib.request.HTTPRedirectHandler):
     http_error_308 = http_error_302
 
 
+def _checked_connection(policy: FetchPolicy, shown: str) -> Callable[..., socket.socket]:
+    """`socket.create_connection`, then the address actually connected to is checked: a name that
+    resolved to a public address for `check_host` and to a metadata one a moment later (DNS
+    rebinding) is caught here, before a byte is sent (for https, before the TLS handshake)."""
+
+    def connect(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        sock = socket.create_connection(address, *args, **kwargs)
+        peer = str(sock.getpeername()[0])
+        if not policy.allow_link_local and _refused_address(peer):
+            sock.close()
+            raise _Fatal(RefusedURLError(
+                f"{shown} connected to a link-local or cloud-metadata address ({peer}); refusing to talk to it "
+                "(its name may resolve differently each time; use a public http(s) URL)"
+            ))
+        return sock
+
+    return connect
+
+
+def _checked_factory(base: type[http.client.HTTPConnection], policy: FetchPolicy, req: Any) -> Callable[..., Any]:
+    """Makes `base` connections that connect through `_checked_connection`."""
+    connect = _checked_connection(policy, redact_url(req.full_url))
+
+    def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+        conn = base(*args, **kwargs)
+        conn._create_connection = connect  # type: ignore[attr-defined]  # the stdlib's own hook
+        return conn
+
+    return make
+
+
+class _CheckedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, policy: FetchPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_checked_factory(http.client.HTTPConnection, self.policy, req), req)
+
+
+class _CheckedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, policy: FetchPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def https_open(self, req: Any) -> Any:
+        factory = _checked_factory(http.client.HTTPSConnection, self.policy, req)
+        return self.do_open(factory, req, context=self._context)  # type: ignore[attr-defined]
+
+
 def _open(request: urllib.request.Request, policy: FetchPolicy) -> Any:
-    """One request (redirects checked against `policy`), with the connect/read timeout."""
-    opener = urllib.request.build_opener(_PolicyRedirects(policy))
+    """One request (redirects checked against `policy`, every connection's address too), with
+    the connect/read timeout."""
+    opener = urllib.request.build_opener(_PolicyRedirects(policy), _CheckedHTTPHandler(policy),
+                                         _CheckedHTTPSHandler(policy))
     return opener.open(request, timeout=policy.timeout)
 
 

@@ -247,6 +247,52 @@ def test_link_local_hosts_are_refused_before_any_request_unless_allowed() -> Non
     check_host("http://localhost:1/x", CHAIN_POLICY)
 
 
+def test_a_name_rebound_to_a_metadata_address_after_the_check_is_refused_at_connect(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the name resolves to a public address for `check_host` and to a metadata one
+    when the connection is made. The address connected to is checked too, before a byte is sent.
+    (127.0.0.2 stands in for 169.254.169.254, which cannot listen here.)"""
+    import ipaddress
+    import socket
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    asked: list[str] = []
+
+    class Metadata(QuietHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"secret")
+
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Metadata)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    port = server.server_address[1]
+    real = socket.getaddrinfo
+    answers = iter(["93.184.216.34"])  # the first answer (check_host's) is public; every later one the metadata host
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        if host != "rebind.test":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers, "127.0.0.2"), port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(soma_ray.storage.fetcher, "METADATA_ADDRESSES",
+                        soma_ray.storage.fetcher.METADATA_ADDRESSES | {ipaddress.ip_address("127.0.0.2")})
+    try:
+        with pytest.raises(RefusedURLError) as err:
+            fetch_url(f"http://rebind.test:{port}/latest/meta-data/", policy=FAST)
+        assert "connected to a link-local or cloud-metadata address (127.0.0.2)" in one_line(err)
+        assert asked == []  # nothing was sent to it
+        allowed = replace(FAST, allow_link_local=True)  # the check is the policy's, not a broken socket
+        assert fetch_url(f"http://rebind.test:{port}/latest/meta-data/", policy=allowed) == b"secret"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 # -- manifest size claims ------------------------------------------------------------------------
 
 

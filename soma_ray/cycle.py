@@ -81,6 +81,9 @@ class CycleResult:
     driver_stopped: bool = False
     epochs: dict[str, int] = field(default_factory=dict)
     review: Path | None = None  # the epoch review's folder
+    # Our shares of targets others claimed (the chain pays every share whoever claims, §6): on
+    # chain but not in our ledger. As the review counts them, from the board snapshots.
+    paid_by_others: int = 0
 
     @property
     def fees(self) -> int:
@@ -93,7 +96,7 @@ class CycleResult:
     @property
     def expected_after(self) -> int:
         return (self.balance_before - self.stake - self.fees - self.ledger.bonds_locked
-                + self.ledger.bonds_returned + self.rewards)
+                + self.ledger.bonds_returned + self.rewards + self.paid_by_others)
 
     @property
     def unexplained(self) -> int:
@@ -271,26 +274,28 @@ class _Cycle:
         ledger = ledger1.since(ledger0)
         pending = list(call(handle.status.remote()).pending)
         self.say(7, f"epoch {self.epochs['claim']}: {ledger.claims} claim(s) made")
-        review = self.write_review(address)
+        review, paid_by_others = self.write_review(address)
         return CycleResult(
             address=address, model_id=model_id, commit_epoch=self.epochs["commit"],
             reveal_epoch=self.epochs["reveal"], active_at_reveal=active, open_targets=len(targets),
             targets_with_model=with_model, hits=report.hits, fills=list(report.fills), balance_before=before,
             balance_after=self.balance(address), stake=stake, ledger=ledger, pending=pending,
-            epochs=dict(self.epochs), review=review,
+            epochs=dict(self.epochs), review=review, paid_by_others=paid_by_others,
         )
 
-    def write_review(self, address: str) -> Path:
+    def write_review(self, address: str) -> tuple[Path, int]:
         """The epoch review of the whole run, under the folder (`review/`): a last snapshot, then the
-        ledger (read from its file: the actor has written everything it did) against the board."""
-        from soma_ray.review.run import open_state, review_dir, review_now
+        ledger (read from its file: the actor has written everything it did) against the board.
+        Returns its folder and what others' claims paid us."""
+        from soma_ray.review.render import write_review
+        from soma_ray.review.run import current_review, open_state, review_dir
 
         state = open_state(self.submit.driver.state_path)
         try:
-            out = _sync(review_now(self.chain, state, address, self.config.review, review_dir(state.path)))
+            review = _sync(current_review(self.chain, state, address, self.config.review))
         finally:
             state.close()
-        return out  # its paths are printed after the ledger
+        return write_review(review, review_dir(state.path)), review.paid_by_others  # printed after the ledger
 
     def train(self) -> tuple[Path, str]:
         """The exported manifest, and the step's line."""
@@ -374,6 +379,8 @@ def ledger_table(result: CycleResult) -> Table:
         ("rewards as model owner", led.rewards_as_model_owner, "+"),
         ("claimer incentives", led.claimer_incentives, "+"),
     ]
+    if result.paid_by_others:
+        rows.append(("paid us by others' claims", result.paid_by_others, "+"))
     for label, value, sign in rows:
         table.add_row(label, *_amount(value, sign))
     table.add_section()

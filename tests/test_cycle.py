@@ -272,5 +272,33 @@ def test_the_board_cycle_writes_its_review(tmp_path: Path, ray_session: Any) -> 
             result.ledger, start_balance=result.ledger.start_balance)
         assert review.ours == (result.model_id,)
         assert {o.target_id for o in review.wins if o.how == "we filled it"} == set(result.fills)
+        # rivals' claims of targets our model won pay us outside our ledger: the cycle's ledger counts them
+        assert result.paid_by_others == review.paid_by_others
     finally:
         state.close()
+
+
+def test_the_ledger_table_counts_what_others_claims_paid_us() -> None:
+    """A rival's claim of a target our model won pays us the model owner's share outside our ledger
+    (§6): the cycle's table shows it as its own line, so that the unexplained line stays 0."""
+    from soma_ray.cycle import CycleResult, ledger_table
+    from soma_ray.driver.results import Ledger
+
+    ledger = Ledger(start_balance=6_000, fees=50, rewards_as_submitter=300, claims=1, submissions=1)
+    plain = dict(address="0xa", model_id="0xm", commit_epoch=0, reveal_epoch=1, active_at_reveal=True, open_targets=3,
+                 targets_with_model=1, hits=1, fills=["0xt"], balance_before=6_000, balance_after=6_250 + 40, stake=0,
+                 ledger=ledger, pending=[])
+    unpaid = CycleResult(**plain)  # type: ignore[arg-type]
+    paid = CycleResult(**plain, paid_by_others=40)  # type: ignore[arg-type]
+    assert (unpaid.unexplained, paid.unexplained) == (40, 0)
+
+    def shown(result: CycleResult) -> str:
+        out = io.StringIO()
+        Console(file=out, width=200).print(ledger_table(result))
+        return out.getvalue()
+
+    assert "paid us by others' claims" not in shown(unpaid)
+    row = next(line for line in shown(paid).splitlines() if "paid us by others' claims" in line)
+    assert row.split("│")[2].strip() == "+40"
+    unexplained = next(line for line in shown(paid).splitlines() if "unexplained" in line)
+    assert unexplained.split("│")[2].strip() == "0"

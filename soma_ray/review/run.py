@@ -69,12 +69,18 @@ def open_state(state_path: Path) -> DriverState:
 async def review_now(chain: Chain, state: DriverState, address: str, settings: ReviewSection, out: Path,
                      epoch: int | None = None) -> Path:
     """Snapshot the board now (unless reviewing a past epoch), then write the review to `out`."""
+    return write_review(await current_review(chain, state, address, settings, epoch), out)
+
+
+async def current_review(chain: Chain, state: DriverState, address: str, settings: ReviewSection,
+                         epoch: int | None = None) -> Review:
+    """The review as of now, after a snapshot of the board now (or as of a past `epoch`)."""
     current = (await chain.info()).epoch
     if epoch is None or epoch >= current:
         await record_snapshot(chain, state.path)
         epoch = None
     balance = await chain.balance(address) if epoch is None else None
-    return write_review(review_of(state, address, settings, balance=balance, epoch=epoch), out)
+    return review_of(state, address, settings, balance=balance, epoch=epoch)
 
 
 class EpochRecorder:

@@ -7,8 +7,10 @@ The same code path as `soma-ray --config <recipe> train`.
 """
 
 from soma_ray.job import job_main
+from soma_ray.review.run import recorder_for
 from soma_ray.training.config import TrainConfig
 from soma_ray.training.rounds import train_job
 
 if __name__ == "__main__":
-    print("\n".join(job_main(TrainConfig, train_job).lines()))
+    # the driver actor stores a board snapshot at each new epoch, as under the other jobs
+    print("\n".join(job_main(TrainConfig, lambda config: train_job(config, recorder_for(config))).lines()))

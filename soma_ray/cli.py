@@ -209,10 +209,15 @@ def submit(ctx: typer.Context) -> None:
 @app.command()
 def train(ctx: typer.Context) -> None:
     """Train with Ray Train + DeepSpeed and export the best checkpoint; with export.commit, commit it through the wallet's driver (needs a kind: train recipe)."""
+    from soma_ray.review.run import recorder_for
     from soma_ray.training.config import TrainConfig
     from soma_ray.training.rounds import train_job
 
-    result = guard_job(lambda: train_job(load_kind(ctx.obj, TrainConfig)))
+    def go() -> Any:
+        config = load_kind(ctx.obj, TrainConfig)
+        return train_job(config, recorder_for(config))  # the driver snapshots the board each epoch
+
+    result = guard_job(go)
     console.print("\n".join(result.lines()), highlight=False, soft_wrap=True)
 
 

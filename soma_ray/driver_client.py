@@ -16,7 +16,7 @@ from rich.table import Table
 
 from soma_ray.chain.wallet import load_keypair
 from soma_ray.config import RunConfig, load_config, load_job_config
-from soma_ray.config.jobs import driver_config, review_settings
+from soma_ray.config.jobs import driver_config
 from soma_ray.driver.config import JobConfig
 from soma_ray.driver.remote import call
 from soma_ray.driver.results import DriverStatus, StakeResult
@@ -39,13 +39,13 @@ def wallet_driver(config: JobConfig) -> Any:
     """The running driver actor of the config's wallet, or a new one (which stores a board snapshot
     at each new epoch, and the review with `review.every_epoch`)."""
     from soma_ray.driver.actor import driver_handle
-    from soma_ray.review.run import EpochRecorder
+    from soma_ray.review.run import recorder_for
 
-    settings = review_settings(config)
+    recorder = recorder_for(config)
     config = driver_config(config)
     load_keypair(config.wallet)  # no wallet: say so before starting Ray
     connect_ray()
-    return driver_handle(config, EpochRecorder(settings))
+    return driver_handle(config, recorder)
 
 
 def stop_wallet_driver(config: JobConfig) -> bool:

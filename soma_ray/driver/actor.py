@@ -120,6 +120,12 @@ class DriverActor:
             finally:
                 self._publish()
 
+    def set_epoch_hook(self, on_epoch: EpochHook) -> None:
+        """Adopt a hook given by a later caller: the actor may have been started by a job that has
+        none (training). A restart after a crash starts again with the constructor's hook, until
+        the next caller sets it again."""
+        self._on_epoch = on_epoch
+
     async def ready(self) -> str:
         return (await self._get()).address
 
@@ -176,13 +182,15 @@ def actor_name(config: JobConfig) -> str:
 
 
 def driver_handle(config: JobConfig, on_epoch: EpochHook | None = None) -> Any:
-    """The wallet's driver actor: the running one, or a new one created from `config` (and
-    `on_epoch`, which a running one keeps as it was created)."""
+    """The wallet's driver actor: the running one, or a new one created from `config`. With
+    `on_epoch`, the actor calls it at each new epoch from now on, whoever started it."""
     config = portable(config)
     handle = DriverActor.options(  # type: ignore[attr-defined]
         name=actor_name(config), namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
         resources=HEAD_NODE,
     ).remote(config, on_epoch)
+    if on_epoch is not None:
+        ray.get(handle.set_epoch_hook.remote(on_epoch))
     ray.get(handle.ready.remote())
     return handle
 

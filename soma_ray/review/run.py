@@ -12,6 +12,7 @@ from pathlib import Path
 
 from soma_ray.board.snapshot import SnapshotError, SnapshotStore, take_snapshot
 from soma_ray.chain.base import Chain
+from soma_ray.driver.config import JobConfig
 from soma_ray.driver.driver import Driver
 from soma_ray.driver.state import DriverState
 from soma_ray.errors import SomaRayError
@@ -97,3 +98,11 @@ class EpochRecorder:
             out = write_review(review_of(driver.state, driver.address, self.settings,
                                          balance=await driver.chain.balance(driver.address)), review_dir(path))
             log.info("review of epoch %d in %s", epoch, out)
+
+
+def recorder_for(config: JobConfig) -> EpochRecorder:
+    """The hook for a job's driver actor, with the recipe's `review:` settings (defaults for kinds
+    without the section)."""
+    from soma_ray.config.jobs import review_settings
+
+    return EpochRecorder(review_settings(config))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soma_ray.chain.types import ModelStatus
 from soma_ray.chain.wallet import load_keypair
@@ -20,6 +20,9 @@ from soma_ray.driver.results import CommitResult, DriverStatus
 from soma_ray.errors import WaitTimeout
 from soma_ray.training.config import TrainConfig
 from soma_ray.training.trainer import TrainingOutcome, check_inputs, fresh_run_name, run_training
+
+if TYPE_CHECKING:
+    from soma_ray.driver.actor import EpochHook  # imports Ray: only for the type
 
 log = logging.getLogger("soma_ray.train")
 
@@ -76,9 +79,10 @@ class TrainJobResult:
         return lines
 
 
-def train_job(config: TrainConfig) -> TrainJobResult:
+def train_job(config: TrainConfig, on_epoch: EpochHook | None = None) -> TrainJobResult:
     """The train job, whichever way it is started (`soma-ray train`, `jobs/train.py`): one run,
-    or with `export.commit` every round committed through the wallet's driver actor."""
+    or with `export.commit` every round committed through the wallet's driver actor (which calls
+    `on_epoch` at each new epoch: the entry points pass the review's board snapshot)."""
     if not config.export.commit:
         return TrainJobResult([run_training(config)], committed=False)
     from soma_ray.driver.actor import driver_handle
@@ -86,4 +90,4 @@ def train_job(config: TrainConfig) -> TrainJobResult:
     check_inputs(config)  # before the driver actor starts Ray
     load_keypair(config.wallet)
     poll = 0.5 if config.chain.network == "sim" else config.driver.poll_seconds
-    return TrainJobResult(run_rounds(config, driver_handle(config), poll_seconds=poll), committed=True)
+    return TrainJobResult(run_rounds(config, driver_handle(config, on_epoch), poll_seconds=poll), committed=True)

@@ -18,10 +18,11 @@ import ray
 import yaml
 from soma_sdk import Keypair
 
+from soma_ray.board.snapshot import SnapshotStore
 from soma_ray.chain.types import ModelStatus
 from soma_ray.config import TrainConfig, load_config
 from soma_ray.driver.actions import ActionStatus, CommitPayload
-from soma_ray.driver.actor import stop_driver
+from soma_ray.driver.actor import driver_handle, stop_driver
 from soma_ray.driver.state import DriverState
 from tests.training.kit import write_corpus
 
@@ -71,6 +72,8 @@ def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any,
     path = _recipe(sim, server, tmp_path, {"commit": True, "rounds": 2})
     secret = keypair.to_secret_key()
     env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address, "SOMA_SECRET_KEY": secret}
+    # the wallet's driver actor already runs, started by something that gave it no epoch hook
+    driver_handle(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))
     clock = threading.Thread(target=_advance_after_first_commit, args=(sim, tmp_path / "driver.db"))
     clock.start()
     try:
@@ -89,6 +92,8 @@ def test_train_job_commits_through_the_driver(served_sim: Any, ray_session: Any,
         model = asyncio.run(sim.get_model(first.payload.model_id))
         assert model.status == ModelStatus.ACTIVE and model.has_pending_update  # round 2 awaits its reveal
         assert "round1" in second.payload.manifest_path
+        # the job gave the running actor the review's hook: a board snapshot of the reveal epoch
+        assert reveal.epoch in SnapshotStore(tmp_path / "board").epochs()
     finally:
         stop_driver(load_config(TrainConfig, path, [], env={"SOMA_SECRET_KEY": secret}))
 

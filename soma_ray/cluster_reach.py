@@ -16,15 +16,27 @@ BOOTSTRAP_CONFIG = "ray_bootstrap_config.yaml"
 
 
 def reach_of_cluster_config(config: Mapping[str, Any]) -> dict[str, float]:
-    """The most of each resource the config's node types add up to: the head node's once, each
-    worker type's times its `max_workers`."""
+    """The most of each resource the config's node types can add up to: the head node's once, plus
+    the workers richest in that resource, each type up to its `max_workers` and all together up to
+    the cluster's `max_workers` (when set)."""
     types = config.get("available_node_types") or {}
     head = config.get("head_node_type")
+    cap = config.get("max_workers")
     most: dict[str, float] = {}
+    workers: list[tuple[int, dict[str, float]]] = []
     for name, node_type in types.items():
-        count = 1 if name == head else int((node_type or {}).get("max_workers", 0) or 0)
-        for resource, amount in ((node_type or {}).get("resources") or {}).items():
-            most[resource] = most.get(resource, 0.0) + float(amount) * count
+        resources = {k: float(v) for k, v in ((node_type or {}).get("resources") or {}).items()}
+        if name == head:
+            for resource, amount in resources.items():
+                most[resource] = most.get(resource, 0.0) + amount
+        else:
+            workers.append((int((node_type or {}).get("max_workers", 0) or 0), resources))
+    for resource in {r for _, resources in workers for r in resources}:
+        left = int(cap) if cap is not None else sum(count for count, _ in workers)
+        for count, resources in sorted(workers, key=lambda w: -w[1].get(resource, 0.0)):
+            taken = min(count, left)
+            most[resource] = most.get(resource, 0.0) + taken * resources.get(resource, 0.0)
+            left -= taken
     return most
 
 

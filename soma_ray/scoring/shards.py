@@ -132,7 +132,7 @@ def wait_for_nodes(stages: int, min_actors: int, demand: Mapping[str, float], no
                    reach: Mapping[str, float] | None, *, autoscaling: bool) -> str | None:
     """None when the stages fit the cluster now; a line to log when they wait for nodes an
     autoscaler will start; else the `fit_error` raised. `reach` is the most the cluster's autoscaler
-    may grow it to (its node types × max_workers): known, it decides; unknown (None), the recipe's
+    may grow it to (its node types up to their max_workers): known, it decides; unknown (None), the recipe's
     `scoring.autoscaling` says whether nodes will come."""
     unmet = unmet_demand(demand, now)
     if not unmet:

@@ -74,8 +74,13 @@ def test_the_reach_of_our_cluster_configs_as_the_head_node_holds_them(tmp_path: 
     (tmp_path / BOOTSTRAP_CONFIG).write_text((REPO / "cluster" / "aws.yaml").read_text())
     aws = bootstrap_reach(tmp_path)
     assert aws is not None
-    assert (aws["scorer"], aws["trainer"], aws["GPU"]) == (32.0, 32.0, 64.0)  # 2 × 16 scorers, 2 × 2 × 8 trainers
-    assert aws["CPU"] == 8 + 2 * 16 * 8 + 2 * 2 * 192  # the head once, each worker type × its max_workers
+    # 18 workers at most in all (the cluster's max_workers), each type up to its own: 16 + 2 scorer
+    # nodes, or 4 trainer nodes of 8 GPUs and 14 scorer nodes of 1
+    assert (aws["scorer"], aws["trainer"], aws["GPU"]) == (18.0, 32.0, 4 * 8 + 14.0)
+    assert aws["CPU"] == 8 + 4 * 192 + 14 * 8  # the head once, then the workers richest in CPUs
+    uncapped = reach_of_cluster_config({**yaml.safe_load((REPO / "cluster" / "aws.yaml").read_text()),
+                                        "max_workers": None})
+    assert uncapped["scorer"] == 32.0  # each type at its max_workers
     (tmp_path / BOOTSTRAP_CONFIG).write_text("available_node_types: [\n")
     assert bootstrap_reach(tmp_path) is None  # unreadable: nothing known, as without one
     gcp = reach_of_cluster_config(yaml.safe_load((REPO / "cluster" / "gcp.yaml").read_text()))

@@ -99,8 +99,10 @@ def outcomes(history: Sequence[Snapshot], ours: Collection[str], address: str, l
             how = "filled by a rival" if t.filled else "not filled"
             misses.append(Outcome(t.target_id, t.generation_epoch, t.reward_pool, t.winning_model_id, t.submitter,
                                   how))
+    first = min((s.epoch for s in history), default=0)  # the review's window: older fills are not its business
     for target_id, fill in fills.items():
-        if target_id not in seen and fill.fill_epoch is not None:  # no snapshot ever saw it: reward unknown
+        if target_id not in seen and fill.fill_epoch is not None and fill.fill_epoch >= first:
+            # no snapshot saw it (claimed before the next one): the reward is unknown
             wins.append(Outcome(target_id, fill.fill_epoch, None, fill.model_id, address, "we filled it"))
     key = (lambda o: (-o.epoch, o.target_id))
     return sorted(wins, key=key), sorted(misses, key=key)

@@ -160,6 +160,13 @@ def test_our_fills_count_when_no_snapshot_saw_them_filled(played: Played) -> Non
     assert set(filled) == set(played.fills)
     rewards = {o.target_id: o.reward_pool for o in r.wins}
     assert {t: o.reward_pool for t, o in filled.items()} == {t: None if t in unseen else rewards[t] for t in filled}
+    # a shorter window (the last two snapshots) leaves our older fills out, as it leaves the board's
+    window = never[-2:]
+    short = build_review(window, address=played.address, actions=actions, ledger=r.ledger, settings=r.settings)
+    epochs = {a.payload.target_id: a.payload.fill_epoch for a in actions if isinstance(a.payload, SubmitPayload)}
+    older = {t for t in unseen if (epochs[t] or 0) < window[0].epoch}
+    assert older and not older & {o.target_id for o in short.wins}
+    assert all(o.epoch >= window[0].epoch for o in short.wins if o.reward_pool is None)
     models = {a.payload.target_id: a.payload.model_id for a in actions if isinstance(a.payload, SubmitPayload)}
     assert {t: (o.submitter, o.winner) for t, o in filled.items()} == {t: (played.address, models[t]) for t in filled}
     # as if rivals had claimed our fills: the shares paid us are the same seen open or seen filled

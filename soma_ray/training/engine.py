@@ -7,12 +7,24 @@ CPU (gloo) in CI and on GPUs (NCCL).
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from soma_ray.training.config import TrainingSection
+
+log = logging.getLogger(__name__)
+
+# On CPU, DeepSpeed compiles its shared-memory collective op at start-up under torch's extension
+# build lock. The lock names no owner, so one left by a killed process makes every later start on
+# this machine wait forever. A build takes about a minute here; a lock this old is stale.
+SHM_OP = "deepspeed_shm_comm"
+STALE_BUILD_LOCK_S = 600.0
 
 
 def deepspeed_config(training: TrainingSection) -> dict[str, Any]:
@@ -62,9 +74,35 @@ def optimizer_and_schedule(
     return optimizer, schedule
 
 
+def clear_stale_build_locks(name: str = SHM_OP, *, older_than_s: float = STALE_BUILD_LOCK_S) -> list[Path]:
+    """Remove torch extension build locks of `name` older than `older_than_s` (left by a killed
+    process: torch's own wait on them has no end); returns what was removed."""
+    from torch.utils.cpp_extension import get_default_build_root
+
+    explicit = os.environ.get("TORCH_EXTENSIONS_DIR")
+    root = Path(explicit) if explicit else Path(get_default_build_root())
+    locks = [root / name / "lock", *root.glob(f"*/{name}/lock")]
+    removed = []
+    for lock in locks:
+        try:
+            age = time.time() - lock.stat().st_mtime
+            if age < older_than_s:
+                continue
+            lock.unlink()
+        except FileNotFoundError:
+            continue
+        log.warning("removed a stale build lock %s (%.0f min old, left by a killed process); DeepSpeed would "
+                    "have waited on it forever", lock, age / 60)
+        removed.append(lock)
+    return removed
+
+
 def initialize(model: torch.nn.Module, training: TrainingSection, device: torch.device) -> Any:
     """The DeepSpeed engine around `model` (the process group is Ray Train's)."""
     import deepspeed  # type: ignore[import-untyped]
+
+    if device.type == "cpu":
+        clear_stale_build_locks()
 
     optimizer, schedule = optimizer_and_schedule(model, training, device)
     engine, _, _, _ = deepspeed.initialize(

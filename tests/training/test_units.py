@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from soma_models.v1.torch import Model, ModelConfig
@@ -70,3 +71,37 @@ def test_a_training_report_becomes_the_displays_figures() -> None:
     assert shown.line() == "training: step 20/30 | loss 5.2500 | held-out 5.4000 | 2,048 tokens/s | MFU 25.0% | ETA 40s"
     no_eval = figures_of({k: v for k, v in report.items() if k not in ("heldout_loss", "mfu")}, total=30, eta_s=None)
     assert no_eval.heldout_loss is None and no_eval.mfu is None
+
+
+def test_a_stale_extension_build_lock_is_removed_and_a_fresh_one_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process killed while DeepSpeed built its CPU shared-memory op leaves torch's build lock,
+    which names no owner: every later start would wait on it forever (seen here after killing a
+    test run mid-start). One older than a build can take is removed; a fresh one is another
+    worker building right now and stays."""
+    import os
+    import time
+
+    from soma_ray.training.engine import SHM_OP, STALE_BUILD_LOCK_S, clear_stale_build_locks
+
+    monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))
+    stale, fresh = tmp_path / SHM_OP / "lock", tmp_path / "other_op" / "lock"
+    for lock in (stale, fresh):
+        lock.parent.mkdir(parents=True)
+        lock.touch()
+    old = time.time() - STALE_BUILD_LOCK_S - 60
+    os.utime(stale, (old, old))
+    os.utime(fresh, (old, old))
+    assert clear_stale_build_locks() == [stale] and not stale.exists()
+    assert fresh.exists()  # another op's lock is not ours to judge
+    stale.touch()  # a build that started a moment ago
+    assert clear_stale_build_locks() == [] and stale.exists()
+    monkeypatch.delenv("TORCH_EXTENSIONS_DIR")  # torch's default root: <cache>/py311_cpu/<op>/lock
+    import torch.utils.cpp_extension as extension
+
+    monkeypatch.setattr(extension, "get_default_build_root", lambda: str(tmp_path / "cache"))
+    nested = tmp_path / "cache" / "py311_cpu" / SHM_OP / "lock"
+    nested.parent.mkdir(parents=True)
+    nested.touch()
+    os.utime(nested, (old, old))
+    assert clear_stale_build_locks() == [nested]

@@ -2,7 +2,7 @@
 cluster config `ray up` leaves on the head node (`~/ray_bootstrap_config.yaml`, the file Ray's
 autoscaler runs from; Ray Tune takes its presence to mean "an autoscaling cluster" too). A job
 submitted with `ray job submit` runs on the head, so it sees the file; elsewhere the answer is None
-(nothing is known of an autoscaler). Used by the pool's fit check and the doctor."""
+(nothing is known of an autoscaler). Used by the pool's fit check and the doctor, with `unmet_demand`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,14 @@ from typing import Any
 import yaml
 
 BOOTSTRAP_CONFIG = "ray_bootstrap_config.yaml"
+
+
+def unmet_demand(demand: Mapping[str, float], cluster: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """{resource: (needed, the cluster's total)} for each resource the cluster (now, or at its
+    reach) lacks."""
+    slack = 1e-9  # Ray's resource arithmetic is fixed-point; 0.1 + 0.2 must fit 0.3
+    return {name: (need, float(cluster.get(name, 0.0))) for name, need in demand.items()
+            if need > float(cluster.get(name, 0.0)) + slack}
 
 
 def reach_of_cluster_config(config: Mapping[str, Any]) -> dict[str, float]:

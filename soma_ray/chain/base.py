@@ -29,6 +29,11 @@ MAX_PAGE = 1000  # the RPC's page-size cap (§3.4)
 DEFAULT_MAX_MODEL_BYTES = 2 * v1_architecture().approx_weights_bytes()
 
 
+def model_fetch_bound(manifest_size: int, max_bytes: int | None) -> int:
+    """What `fetch_model` reads at most: the manifest's size, capped by the caller's bound (or the default)."""
+    return min(manifest_size, DEFAULT_MAX_MODEL_BYTES if max_bytes is None else max_bytes)
+
+
 class Chain(abc.ABC):
     """A SOMA network: the real one through soma-sdk, or the embedded simulation.
 

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from soma_ray.cluster_reach import autoscaler_reach
+from soma_ray.cluster_reach import autoscaler_reach, unmet_demand
 from soma_ray.doctor.result import Check, Level, fail, info, ok
 
 CUSTOM_HINTS = {
@@ -55,24 +55,24 @@ def resource_checks(total: Mapping[str, float], wanted: Mapping[str, float], whe
     have = f"{where}: {int(total.get('CPU', 0))} CPU, {int(total.get('GPU', 0))} GPU" + "".join(
         f", {name} {total[name]:g}" for name in sorted(total) if name in CUSTOM_HINTS
     )
+    short = unmet_demand(wanted, total)
+    reach = most or {}
+    beyond = short if most is None else unmet_demand(wanted, most)
     checks = []
-    for name, amount in sorted(wanted.items()):
-        now = total.get(name, 0.0)
-        if now >= amount:
-            continue
-        if most is not None and most.get(name, 0.0) >= amount:
+    for name, (amount, now) in sorted(short.items()):
+        if name not in beyond:
             checks.append(info("ray resources", f"the recipe asks for {name}: {amount:g} at once, the cluster has "
-                               f"{now:g} now and its autoscaler may add up to {most[name]:g}: the job waits for "
-                               "those nodes to start"))
+                               f"{now:g} now and its autoscaler may add up to {reach.get(name, 0.0):g}: the job "
+                               "waits for those nodes to start"))
             continue
-        largest = "" if most is None else f" (its autoscaler's node types reach {most.get(name, 0.0):g})"
+        largest = "" if most is None else f" (its autoscaler's node types reach {reach.get(name, 0.0):g})"
         checks.append(fail("ray resources", f"the recipe asks for {name}: {amount:g} at once, the cluster has "
                            f"{now:g}{largest}; add {CUSTOM_HINTS.get(name, 'nodes with it')} or lower the recipe's "
                            "request"))
     if any(c.level is Level.FAIL for c in checks):
         return checks
-    return [ok("ray resources", have + (f" (enough for {_fmt(wanted)}" + (" once scaled up)" if checks else ")")
-                                        if wanted else "")), *checks]
+    enough = f" (enough for {_fmt(wanted)}{' once scaled up' if checks else ''})" if wanted else ""
+    return [ok("ray resources", have + enough), *checks]
 
 
 def _fmt(resources: Mapping[str, float]) -> str:

@@ -136,7 +136,7 @@ def paid_by_others(history: Sequence[Snapshot], ours: Collection[str], address: 
         if our_model_won:
             paid += split.model_owner
         if t.submitter == address or fill is not None:
-            bond = t.bond_amount if t.filled else submission_bond(fill.size if fill else 0, last.params)
+            bond = t.bond_amount if t.filled or fill is None else submission_bond(fill.size, last.params)
             paid += split.submitter + bond
     return paid
 

@@ -58,8 +58,8 @@ def tables(review: Review) -> list[tuple[str, Table]]:
                 f"{r.gpu_hours:.3f}", soma(r.compute_cost), soma(r.pnl)]
 
     def outcome_rows(found: Sequence[Outcome]) -> list[list[str]]:
-        return [[o.target_id[:18] + "…", str(o.epoch), "?" if o.reward_pool is None else soma(o.reward_pool), _short(o.winner), _short(o.submitter), o.how]
-                for o in found[:20]]
+        return [[o.target_id[:18] + "…", str(o.epoch), "?" if o.reward_pool is None else soma(o.reward_pool),
+                 _short(o.winner), _short(o.submitter), o.how] for o in found[:20]]
 
     outcome_header = ["target", "epoch", "reward (SOMA)", "winning model", "submitter", "outcome"]
     found: list[tuple[str, Table]] = [

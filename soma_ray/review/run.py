@@ -19,7 +19,6 @@ from soma_ray.errors import SomaRayError
 from soma_ray.review.build import Review, build_review
 from soma_ray.review.config import ReviewSection
 from soma_ray.review.records import Records, records_path
-from soma_ray.review.render import write_review
 
 log = logging.getLogger("soma_ray.review")
 
@@ -70,6 +69,8 @@ def open_state(state_path: Path) -> DriverState:
 async def review_now(chain: Chain, state: DriverState, address: str, settings: ReviewSection, out: Path,
                      epoch: int | None = None) -> Path:
     """Snapshot the board now (unless reviewing a past epoch), then write the review to `out`."""
+    from soma_ray.review.render import write_review  # matplotlib: only where a review is written
+
     return write_review(await current_review(chain, state, address, settings, epoch), out)
 
 
@@ -95,6 +96,8 @@ class EpochRecorder:
         epoch = await record_snapshot(driver.chain, path)
         log.info("board snapshot of epoch %d in %s", epoch, board_dir(path))
         if self.settings.every_epoch:
+            from soma_ray.review.render import write_review
+
             out = write_review(review_of(driver.state, driver.address, self.settings,
                                          balance=await driver.chain.balance(driver.address)), review_dir(path))
             log.info("review of epoch %d in %s", epoch, out)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from soma_ray.cluster_reach import unmet_demand
 from soma_ray.errors import InputError
 
 GIB = 1 << 30
@@ -105,13 +106,6 @@ def stage_demand(
     for name, amount in custom.items():
         demand[name] = demand.get(name, 0.0) + actors * amount
     return {name: amount for name, amount in demand.items() if amount > 0}
-
-
-def unmet_demand(demand: Mapping[str, float], cluster: Mapping[str, float]) -> dict[str, tuple[float, float]]:
-    """{resource: (needed, the cluster's total)} for each resource the cluster lacks."""
-    slack = 1e-9  # Ray's resource arithmetic is fixed-point; 0.1 + 0.2 must fit 0.3
-    return {name: (need, float(cluster.get(name, 0.0))) for name, need in demand.items()
-            if need > float(cluster.get(name, 0.0)) + slack}
 
 
 def fit_error(stages: int, min_actors: int, unmet: Mapping[str, tuple[float, float]], *,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from soma_sdk import Keypair, SomaClient
 
-from soma_ray.chain.base import DEFAULT_MAX_MODEL_BYTES, MAX_PAGE, Chain
+from soma_ray.chain.base import MAX_PAGE, Chain, model_fetch_bound
 from soma_ray.chain.errors import ChainError, ChainUnavailable, NotSupported, ObjectNotFound
 from soma_ray.chain.sdk.convert import (
     _get,
@@ -375,7 +375,7 @@ class SdkChain(Chain):
     # bounded fetcher instead: http(s) only, no cloud metadata hosts, a byte cap, the checksum.
     async def fetch_model(self, model_id: str, *, max_bytes: int | None = None) -> bytes:
         (manifest,) = await self._manifests([model_id])
-        bound = min(manifest.size, DEFAULT_MAX_MODEL_BYTES if max_bytes is None else max_bytes)
+        bound = model_fetch_bound(manifest.size, max_bytes)
         data = await self._fetch(manifest.url, bound, f"/model/{model_id}")
         if commitment(data) != manifest.checksum:
             raise ChainError(f"the weights of model {model_id} from {redact_url(manifest.url)} do not match their "

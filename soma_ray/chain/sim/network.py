@@ -14,7 +14,7 @@ import numpy as np
 from soma_sdk import Keypair
 
 from soma_ray.chain import errors
-from soma_ray.chain.base import DEFAULT_MAX_MODEL_BYTES, MAX_PAGE, Chain
+from soma_ray.chain.base import MAX_PAGE, Chain, model_fetch_bound
 from soma_ray.chain.sim import coins as coin_rules
 from soma_ray.chain.sim import epoch as epoch_rules
 from soma_ray.chain.sim import models as model_rules
@@ -287,7 +287,7 @@ class SimChain(Chain):
 
     async def fetch_model(self, model_id: str, *, max_bytes: int | None = None) -> bytes:
         manifest = (await self.model_manifests([model_id]))[0]
-        bound = min(manifest.size, DEFAULT_MAX_MODEL_BYTES if max_bytes is None else max_bytes)
+        bound = model_fetch_bound(manifest.size, max_bytes)
         return await self._call(self._download, manifest.url, manifest.checksum, bound)
 
     async def fetch_submission_data(self, target_id: str) -> bytes:

@@ -400,7 +400,7 @@ class SdkChain(Chain):
             try:
                 return await asyncio.to_thread(fetch_url, proxy, max_bytes=max_bytes, policy=CHAIN_POLICY)
             except StorageError as err:
-                raise ChainUnavailable(f"cannot download {redact_url(url)} ({direct}) nor its copy at {proxy} "
+                raise ChainUnavailable(f"cannot download {redact_url(url)} ({direct}) nor its copy at {redact_url(proxy)} "
                                        f"({err}); retry later or ask the model's owner to fix the URL") from err
 
     # -- transactions ----------------------------------------------------------------------
